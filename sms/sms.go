@@ -69,6 +69,8 @@ const (
 
 var outcomeNames = [...]string{"accepted", "temporary", "rejected", "opted_out", "not_mobile", "unknown"}
 
+// String returns the outcome's name as logs and records show it
+// ("accepted", "opted_out"), or "outcome(N)" for a value out of range.
 func (o Outcome) String() string {
 	if o < 0 || int(o) >= len(outcomeNames) {
 		return fmt.Sprintf("outcome(%d)", int(o))
@@ -76,7 +78,9 @@ func (o Outcome) String() string {
 	return outcomeNames[o]
 }
 
-// Sentinel errors, one per failure Outcome, for errors.Is.
+// Sentinel errors, one per failure Outcome, for errors.Is: an *Error
+// matches the sentinel of its Outcome (ErrUnknown for Unknown). Drivers
+// return an *Error, not a bare sentinel: OutcomeOf classifies only *Error.
 var (
 	ErrTemporary = errors.New("temporary failure")
 	ErrRejected  = errors.New("rejected")
@@ -101,6 +105,8 @@ type Error struct {
 	Err error
 }
 
+// Error returns the outcome, then the code, the carrier's message and the
+// underlying error when present: "opted_out (code 21610): <message>".
 func (e *Error) Error() string {
 	s := e.Outcome.String()
 	if e.Code != "" {
@@ -141,16 +147,26 @@ func sentinel(o Outcome) error {
 }
 
 // OutcomeOf classifies err as returned by Driver.Send. A nil error is
-// Accepted. An *Error anywhere in the chain gives its Outcome. Anything else,
-// including context errors, is Unknown: a driver that cannot say whether the
-// message left must not be retried.
+// Accepted. An *Error anywhere in the chain gives its Outcome (an *Error
+// claiming Accepted is Unknown); a bare sentinel (ErrRejected, possibly
+// wrapped) gives its own. Anything else, including context errors, is
+// Unknown: a driver that cannot say whether the message left must not be
+// retried.
 func OutcomeOf(err error) Outcome {
 	if err == nil {
 		return Accepted
 	}
 	var se *Error
 	if errors.As(err, &se) {
+		if se.Outcome <= Accepted || se.Outcome > Unknown {
+			return Unknown // an error that claims success, or no known outcome
+		}
 		return se.Outcome
+	}
+	for _, o := range []Outcome{Temporary, Rejected, OptedOut, NotMobile} {
+		if errors.Is(err, sentinel(o)) {
+			return o
+		}
 	}
 	return Unknown
 }
@@ -166,11 +182,14 @@ func OutcomeOf(err error) Outcome {
 // the message certainly did not leave, and Unknown when it cannot tell (in
 // particular when ctx ends after the request was written). When ctx is done
 // before anything was written, Send returns an *Error with Outcome
-// Temporary wrapping ctx.Err().
+// Temporary wrapping ctx.Err(). A ProviderID, when a driver returns one,
+// identifies one accepted message: two sends never share it.
+//
+// Package smstest holds the conformance suite every driver passes.
 type Driver interface {
 	Send(ctx context.Context, m Message) (Result, error)
 	// Name identifies the driver in logs and status ("console", "twilio",
-	// "modem").
+	// "modem"). It is constant and does not block.
 	Name() string
 }
 
