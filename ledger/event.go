@@ -49,6 +49,25 @@ func (k EventKind) String() string {
 	return fmt.Sprintf("event(%d)", int(k))
 }
 
+// MarshalText implements encoding.TextMarshaler with the kind's name; it
+// fails for a kind that has none.
+func (k EventKind) MarshalText() ([]byte, error) {
+	if k == 0 || int(k) >= len(eventKindNames) {
+		return nil, fmt.Errorf("invalid event kind %d", int(k))
+	}
+	return []byte(eventKindNames[k]), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseEventKind.
+func (k *EventKind) UnmarshalText(b []byte) error {
+	v, err := ParseEventKind(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
 // ParseEventKind is the inverse of EventKind.String.
 func ParseEventKind(s string) (EventKind, error) {
 	for i, n := range eventKindNames {
@@ -61,26 +80,26 @@ func ParseEventKind(s string) (EventKind, error) {
 
 // Event is one PBX-neutral fact about a call.
 type Event struct {
-	Kind EventKind
+	Kind EventKind `json:"kind"`
 	// PBX names the source ("asterisk", "freeswitch", "demo").
-	PBX string
+	PBX string `json:"pbx"`
 	// Call is the PBX's id for the whole call (Asterisk linkedid or the
 	// trunk channel's id, FreeSWITCH A-leg UUID). Unique per PBX.
-	Call string
+	Call string `json:"call"`
 	// At is when it happened, by the PBX's clock.
-	At time.Time
+	At time.Time `json:"at"`
 	// From is the caller's number as the PBX gave it (Offered only).
-	From string
+	From string `json:"from,omitempty"`
 	// Withheld is true when the caller asked for their number to be hidden
 	// (Offered only).
-	Withheld bool
+	Withheld bool `json:"withheld,omitempty"`
 	// Line is the number dialled (the DID) as the PBX gave it (Offered,
 	// and any later event that learns it).
-	Line string
+	Line string `json:"line,omitempty"`
 	// Hint refines Kind; see each kind.
-	Hint Reason
+	Hint Reason `json:"hint,omitempty"`
 	// Leg names the channel the event is about, for logs.
-	Leg string
+	Leg string `json:"leg,omitempty"`
 }
 
 // Reason says why a call was missed, or why it was ignored.
@@ -126,19 +145,19 @@ const (
 
 // Verdict is the tracker's decision about one call, produced exactly once.
 type Verdict struct {
-	PBX      string
-	Call     string
-	Outcome  Outcome
-	Reason   Reason // for Missed and Ignored
-	From     string // as the PBX gave it
-	Withheld bool
-	Line     string // as the PBX gave it
+	PBX      string  `json:"pbx"`
+	Call     string  `json:"call"`
+	Outcome  Outcome `json:"outcome"`
+	Reason   Reason  `json:"reason,omitempty"` // for Missed and Ignored
+	From     string  `json:"from"`             // as the PBX gave it
+	Withheld bool    `json:"withheld,omitempty"`
+	Line     string  `json:"line,omitempty"` // as the PBX gave it
 	// OfferedAt is when the call arrived; EndedAt when it was decided.
-	OfferedAt time.Time
-	EndedAt   time.Time
+	OfferedAt time.Time `json:"offered_at"`
+	EndedAt   time.Time `json:"ended_at"`
 	// RingTime is how long the caller waited for a person: from offered to
 	// the PBX answering (voicemail, IVR) or the end, whichever came first.
-	RingTime time.Duration
+	RingTime time.Duration `json:"ring_ns"`
 }
 
 // ID is the call's id across PBXes: "pbx:call".
