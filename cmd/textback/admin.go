@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/textback/textback/ledger"
+)
+
+// configFlag adds --config to fs.
+func configFlag(fs interface {
+	String(name, value, usage string) *string
+}) *string {
+	return fs.String("config", "", "config file (default "+defaultConfigPath+" when it exists)")
+}
+
+// loadConfigFlag loads the config named by --config, or the default file
+// when it exists, or the built-in defaults.
+func loadConfigFlag(path string) (*Config, error) {
+	if path == "" {
+		if _, err := os.Stat(defaultConfigPath); err == nil {
+			path = defaultConfigPath
+		}
+	}
+	return LoadConfig(path)
+}
+
+// openLedger opens the ledger the config names and builds the core on it,
+// for the admin commands.
+func openLedger(cfg *Config, readOnly bool) (*ledger.Ledger, error) {
+	store, err := ledger.Open(cfg.LedgerPath(), ledger.StoreOptions{LockTimeout: cfg.lockTimeout(), ReadOnly: readOnly})
+	if err != nil {
+		if errors.Is(err, ledger.ErrLocked) {
+			return nil, fmt.Errorf("%w; stop the daemon (systemctl stop textback) to use this command", err)
+		}
+		return nil, err
+	}
+	policy, err := cfg.Policy()
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	lines, err := cfg.Lines()
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	core, err := ledger.New(store, ledger.Config{Lines: lines, Policy: policy}, ledger.Options{Log: zerolog.Nop()})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return core, nil
+}
+
+func cmdCheck(_ context.Context, e *env, args []string) error {
+	fs := newFlags(e, "check", "[--config FILE]")
+	path := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfigFlag(*path)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ValidateForRun(); err != nil {
+		return err
+	}
+	policy, err := cfg.Policy()
+	if err != nil {
+		return err
+	}
+	lines, err := cfg.Lines()
+	if err != nil {
+		return err
+	}
+	warnings, err := ledger.Validate(ledger.Config{Lines: lines, Policy: policy})
+	if err != nil {
+		return err
+	}
+	masked, err := cfg.Masked()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "# effective config (secrets masked)\n%s", masked)
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	fmt.Fprintf(e.stderr, "config ok: %d line(s), ledger %s\n", len(lines), cfg.LedgerPath())
+	return nil
+}
+
+func cmdOptout(_ context.Context, e *env, args []string) error {
+	fs := newFlags(e, "optout", "list | add NUMBER [--line L] [--note TEXT] | remove NUMBER [--line L] [--note TEXT] | show NUMBER")
+	path := configFlag(fs)
+	line := fs.String("line", "", "the line the change is for (default: all lines)")
+	note := fs.String("note", "", "why, kept in the consent history")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return fmt.Errorf("%w: optout needs list, add, remove or show", errUsage)
+	}
+	// Flags may also follow the subcommand and number.
+	if err := parseFlags(fs, rest[1:]); err != nil {
+		return err
+	}
+	sub, operands := rest[0], fs.Args()
+	want := map[string]int{"list": 0, "add": 1, "remove": 1, "show": 1}
+	n, ok := want[sub]
+	if !ok {
+		return fmt.Errorf("%w: unknown optout command %q (list, add, remove, show)", errUsage, sub)
+	}
+	if len(operands) != n {
+		return fmt.Errorf("%w: optout %s takes %d number(s)", errUsage, sub, n)
+	}
+	cfg, err := loadConfigFlag(*path)
+	if err != nil {
+		return err
+	}
+	core, err := openLedger(cfg, sub == "list" || sub == "show")
+	if err != nil {
+		return err
+	}
+	defer core.Store().Close()
+	switch sub {
+	case "list":
+		numbers, err := core.Store().OptedOutNumbers()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NUMBER\tSINCE")
+		for _, ns := range numbers {
+			fmt.Fprintf(tw, "%s\t%s\n", ns.Number, ns.Changed.Format(time.RFC3339))
+		}
+		tw.Flush()
+		fmt.Fprintf(e.stderr, "%d number(s) opted out\n", len(numbers))
+	case "add", "remove":
+		var changed bool
+		if sub == "add" {
+			changed, err = core.OptOut(operands[0], *line, *note)
+		} else {
+			changed, err = core.OptIn(operands[0], *line, *note)
+		}
+		if err != nil {
+			return err
+		}
+		num, _ := core.Normalize(operands[0], *line)
+		state := map[string]string{"add": "opted out", "remove": "opted in"}[sub]
+		if changed {
+			fmt.Fprintf(e.stdout, "%s is now %s\n", num, state)
+		} else {
+			fmt.Fprintf(e.stdout, "%s was already %s; nothing changed\n", num, state)
+		}
+	case "show":
+		num, err := core.Normalize(operands[0], *line)
+		if err != nil {
+			return err
+		}
+		ns, err := core.Store().Number(num)
+		if err != nil {
+			return err
+		}
+		history, err := core.Store().ConsentHistory(num)
+		if err != nil {
+			return err
+		}
+		state := "not opted out"
+		if ns.OptedOut {
+			state = "opted out since " + ns.Changed.Format(time.RFC3339)
+		}
+		fmt.Fprintf(e.stdout, "%s: %s\n", num, state)
+		if ns.NotMobile {
+			fmt.Fprintln(e.stdout, "the carrier reported it cannot receive texts")
+		}
+		writeConsent(e.stdout, history)
+	}
+	return nil
+}
+
+func cmdCalls(_ context.Context, e *env, args []string) error {
+	fs := newFlags(e, "calls", "[-n N] [--json]")
+	path := configFlag(fs)
+	n := fs.Int("n", 20, "how many of the newest calls to show (0: all)")
+	asJSON := fs.Bool("json", false, "one JSON object per line")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfigFlag(*path)
+	if err != nil {
+		return err
+	}
+	store, err := ledger.Open(cfg.LedgerPath(), ledger.StoreOptions{LockTimeout: cfg.lockTimeout(), ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	calls, err := store.Calls(*n)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		for _, c := range calls {
+			if err := enc.Encode(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	writeCalls(e.stdout, calls)
+	return nil
+}
+
+func cmdExplain(_ context.Context, e *env, args []string) error {
+	fs := newFlags(e, "explain", "CALL")
+	path := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: explain takes one call id (see textback calls)", errUsage)
+	}
+	cfg, err := loadConfigFlag(*path)
+	if err != nil {
+		return err
+	}
+	store, err := ledger.Open(cfg.LedgerPath(), ledger.StoreOptions{LockTimeout: cfg.lockTimeout(), ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	c, err := store.Call(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "call %s (%s call id %s)\n", c.ID, c.PBX, c.PBXCall)
+	fmt.Fprintf(w, "  from %s", orDash(c.From))
+	if c.Number != "" && c.Number != c.From {
+		fmt.Fprintf(w, " (%s)", c.Number)
+	}
+	if c.Withheld {
+		fmt.Fprint(w, ", number withheld")
+	}
+	fmt.Fprintf(w, "\n  to line %s", orDash(c.Line))
+	if c.LineRaw != "" {
+		fmt.Fprintf(w, " (the PBX said %q)", c.LineRaw)
+	}
+	fmt.Fprintf(w, "\n  offered %s, ended %s, rang %s\n", c.OfferedAt.Format(time.RFC3339), c.EndedAt.Format(time.RFC3339), c.RingTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "  verdict: %s", c.Outcome)
+	if c.Reason != "" {
+		fmt.Fprintf(w, " (%s)", c.Reason)
+	}
+	fmt.Fprintln(w)
+	switch {
+	case c.Action == ledger.ActionText:
+		fmt.Fprintf(w, "  texted: yes, text #%d\n", c.Text)
+	default:
+		fmt.Fprintf(w, "  texted: no, %s", c.Skip)
+		if c.Detail != "" {
+			fmt.Fprintf(w, ": %s", c.Detail)
+		}
+		fmt.Fprintln(w)
+	}
+	if c.Text != 0 {
+		t, err := store.Text(c.Text)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  text #%d to %s from %s: %s", t.Seq, t.To, t.From, t.Status)
+		if t.Attempts > 0 {
+			fmt.Fprintf(w, " after %d attempt(s)", t.Attempts)
+		}
+		if t.ProviderID != "" {
+			fmt.Fprintf(w, ", provider id %s", t.ProviderID)
+		}
+		if t.Error != "" {
+			fmt.Fprintf(w, ", %s", t.Error)
+		}
+		fmt.Fprintf(w, "\n  body: %q\n", t.Body)
+	}
+	return nil
+}
+
+func cmdLedger(_ context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: ledger needs export, backup, stats or purge", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags(e, "ledger "+sub, "")
+	path := configFlag(fs)
+	var what, format, out, since *string
+	var before *time.Duration
+	switch sub {
+	case "export":
+		what = fs.String("what", "calls", "calls, consent, messages or texts")
+		format = fs.String("format", "jsonl", "jsonl or csv")
+		since = fs.String("since", "", "only records from this RFC 3339 time or duration ago (e.g. 720h)")
+	case "backup":
+		out = fs.String("out", "", "backup file to write (required)")
+	case "stats":
+	case "purge":
+		before = fs.Duration("older-than", 0, "purge bodies of records older than this (default: ledger.retention)")
+	default:
+		return fmt.Errorf("%w: unknown ledger command %q (export, backup, stats, purge)", errUsage, sub)
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := loadConfigFlag(*path)
+	if err != nil {
+		return err
+	}
+	store, err := ledger.Open(cfg.LedgerPath(), ledger.StoreOptions{LockTimeout: cfg.lockTimeout(), ReadOnly: sub != "purge"})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch sub {
+	case "export":
+		from, err := parseSince(*since, time.Now())
+		if err != nil {
+			return err
+		}
+		n, err := store.Export(e.stdout, *what, *format, from)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "%d %s record(s) exported\n", n, *what)
+	case "backup":
+		if *out == "" {
+			return fmt.Errorf("%w: backup needs --out FILE", errUsage)
+		}
+		n, err := store.Backup(*out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "backup of %s written to %s (%d bytes)\n", store.Path(), *out, n)
+	case "stats":
+		st, err := store.Stats()
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	case "purge":
+		age := *before
+		if age <= 0 {
+			age = cfg.retention()
+		}
+		if age <= 0 {
+			return fmt.Errorf("%w: no retention configured: give --older-than", errUsage)
+		}
+		st, err := store.Purge(time.Now().Add(-age))
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(e.stdout)
+		return enc.Encode(st)
+	}
+	return nil
+}
+
+// parseSince reads an RFC 3339 time or a duration ago; "" is the zero time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%w: --since %q is neither an RFC 3339 time nor a duration", errUsage, s)
+}
+
+func cmdSend(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "send", "--line LINE NUMBER TEXT...")
+	path := configFlag(fs)
+	line := fs.String("line", "", "the line to send from (required)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *line == "" || fs.NArg() < 2 {
+		return fmt.Errorf("%w: send needs --line LINE NUMBER TEXT", errUsage)
+	}
+	cfg, err := loadConfigFlag(*path)
+	if err != nil {
+		return err
+	}
+	driver, err := newDriver(cfg, e)
+	if err != nil {
+		return err
+	}
+	core, err := openLedger(cfg, false)
+	if err != nil {
+		return err
+	}
+	defer core.Store().Close()
+	seq, err := core.SendManual(*line, fs.Arg(0), strings.Join(fs.Args()[1:], " "))
+	if err != nil {
+		return err
+	}
+	text, err := core.SendNow(ctx, driver, seq)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "text #%d to %s: %s", text.Seq, text.To, text.Status)
+	if text.ProviderID != "" {
+		fmt.Fprintf(e.stdout, " (provider id %s)", text.ProviderID)
+	}
+	if text.Error != "" {
+		fmt.Fprintf(e.stdout, ": %s", text.Error)
+	}
+	fmt.Fprintln(e.stdout)
+	if text.Status != ledger.StatusSent && text.Status != ledger.StatusDelivered {
+		return fmt.Errorf("text #%d was not sent (%s)", text.Seq, text.Status)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/textback/textback/ledger"
+	"github.com/textback/textback/sms"
+	"github.com/textback/textback/sms/console"
+)
+
+// newDriver builds the configured driver. Drivers are chosen here by an
+// explicit switch; each later driver adds its case.
+func newDriver(cfg *Config, e *env) (sms.Driver, error) {
+	switch cfg.Driver.Type {
+	case "console":
+		return console.New(e.stdout), nil
+	case "", "none":
+		return nil, errors.New("driver: no driver configured (driver.type); use console to print texts")
+	}
+	return nil, fmt.Errorf("driver.type: %q is not a driver this build has (console)", cfg.Driver.Type)
+}
+
+// source is a PBX adapter: it sends the PBX's calls as ledger events until
+// ctx ends, and returns nil then.
+type source interface {
+	Run(ctx context.Context, events chan<- ledger.Event) error
+}
+
+// newSource builds the configured PBX adapter.
+func newSource(cfg *Config) (source, error) {
+	switch cfg.PBX {
+	case "none":
+		return nil, nil
+	case "asterisk", "freeswitch":
+		return nil, fmt.Errorf("pbx: this build has no %s adapter yet", cfg.PBX)
+	}
+	return nil, fmt.Errorf("pbx: %q is not asterisk, freeswitch or none", cfg.PBX)
+}
+
+// cmdRun is the daemon: the PBX adapter feeds the tracker and the ledger,
+// the dispatcher sends, SIGHUP reloads lines and policy, SIGTERM stops.
+func cmdRun(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "run", "[--config FILE]")
+	path := configFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfgPath := *path
+	if cfgPath == "" {
+		cfgPath = defaultConfigPath
+	}
+	cfg, err := LoadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ValidateForRun(); err != nil {
+		return err
+	}
+	log, err := cfg.logger(e)
+	if err != nil {
+		return err
+	}
+	coreCfg, err := cfg.core()
+	if err != nil {
+		return err
+	}
+	driver, err := newDriver(cfg, e)
+	if err != nil {
+		return err
+	}
+	src, err := newSource(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := ledger.Open(cfg.LedgerPath(), ledger.StoreOptions{LockTimeout: cfg.lockTimeout()})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	core, err := ledger.New(store, coreCfg, ledger.Options{Log: log.With().Str("component", "ledger").Logger(), ShowNumber: cfg.numberFormatter()})
+	if err != nil {
+		return err
+	}
+	log.Info().Str("version", versionString()).Str("ledger", store.Path()).Str("driver", driver.Name()).
+		Str("pbx", cfg.PBX).Int("lines", len(coreCfg.Lines)).Bool("shadow", coreCfg.Policy.Shadow).Msg("textback starting")
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var tasks taskGroup
+	tasks.Go("dispatcher", func() error {
+		return ledger.NewDispatcher(core, driver, ledger.DispatcherOptions{}).Run(ctx)
+	}, cancel)
+	if src != nil {
+		events := make(chan ledger.Event, 1024)
+		tracker := ledger.NewTracker(ledger.TrackerOptions{})
+		tasks.Go("pbx", func() error { return src.Run(ctx, events) }, cancel)
+		tasks.Go("tracker", func() error { return core.Watch(ctx, events, tracker) }, cancel)
+	}
+	tasks.Go("reload", func() error { return reloadOnHUP(ctx, cfgPath, core, log) }, cancel)
+
+	<-ctx.Done()
+	log.Info().Msg("textback stopping")
+	return tasks.Wait()
+}
+
+// reloadOnHUP reloads lines, templates, keywords and policy on SIGHUP. A
+// bad config is logged and the running one stays.
+func reloadOnHUP(ctx context.Context, path string, core *ledger.Ledger, log zerolog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+		}
+		cfg, err := LoadConfig(path)
+		if err == nil {
+			err = cfg.ValidateForRun()
+		}
+		var coreCfg ledger.Config
+		if err == nil {
+			coreCfg, err = cfg.core()
+		}
+		if err == nil {
+			err = core.Reload(coreCfg)
+		}
+		if err != nil {
+			log.Error().Err(err).Msg("reload rejected; the running config stays")
+			continue
+		}
+		log.Info().Int("lines", len(coreCfg.Lines)).Msg("config reloaded")
+	}
+}
+
+// taskGroup runs long-lived tasks; the first to fail cancels the others.
+type taskGroup struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+func (g *taskGroup) Go(name string, fn func() error, cancel context.CancelFunc) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := fn(); err != nil {
+			g.mu.Lock()
+			g.errs = append(g.errs, fmt.Errorf("%s: %w", name, err))
+			g.mu.Unlock()
+			cancel()
+		}
+	}()
+}
+
+// Wait waits for every task, at most 30 s, and returns their errors.
+func (g *taskGroup) Wait() error {
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		return errors.New("tasks did not stop within 30s")
+	}
+	return errors.Join(g.errs...)
+}

@@ -1,0 +1,150 @@
+// Command textback watches an office PBX and texts back callers whose call
+// went unanswered. See README.md.
+//
+// main is a switchboard: it parses flags and config, builds the logger and
+// the pieces, runs them and waits. Decisions live in package ledger.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// defaultConfigPath is read when --config is not given, if it exists.
+const defaultConfigPath = "/etc/textback/textback.yaml"
+
+// env is what a command sees of its process, so tests can run commands
+// in-process.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	// isTerminal reports whether stdout is a terminal.
+	isTerminal bool
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run the daemon: watch the PBX, text missed callers, handle replies", cmdRun},
+		{"demo", "run the whole pipeline against a scripted PBX and print what happens (no setup needed)", cmdDemo},
+		{"check", "validate the config and print it with secrets masked", cmdCheck},
+		{"replay", "feed recorded PBX traffic through the tracker and policy; one JSON line per call", cmdReplay},
+		{"optout", "list|add|remove|show NUMBER: the opt-out list and a number's consent history", cmdOptout},
+		{"calls", "recent calls with their verdict and what was done", cmdCalls},
+		{"explain", "explain CALL: why a call was or was not texted", cmdExplain},
+		{"ledger", "export|backup|stats|purge: work on the ledger file", cmdLedger},
+		{"send", "send --line LINE NUMBER TEXT: send one text through the configured driver", cmdSend},
+		{"version", "print the version", cmdVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, isTerminal: stdoutIsTerminal()}
+	os.Exit(Main(ctx, e, os.Args[1:]))
+}
+
+// errUsage marks errors caused by the command line; they exit 2.
+var errUsage = errors.New("usage")
+
+// Main runs one command and returns the exit status: 0 on success, 1 on
+// failure, 2 on a usage error. Errors are printed as one line.
+func Main(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(e.stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, e, args[1:])
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				fmt.Fprintf(e.stderr, "textback %s: %v\n", c.name, err)
+				return 2
+			default:
+				fmt.Fprintf(e.stderr, "textback %s: %v\n", c.name, err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(e.stderr, "textback: unknown command %q (try textback help)\n", args[0])
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "textback: text back callers whose call to the business went unanswered")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "usage: textback COMMAND [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Each command takes --help. The config is", defaultConfigPath, "unless --config says otherwise.")
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func cmdVersion(_ context.Context, e *env, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: version takes no arguments", errUsage)
+	}
+	fmt.Fprintln(e.stdout, "textback", versionString())
+	return nil
+}
+
+// newFlags returns a flag set that prints its usage to e.stderr and
+// returns errors instead of exiting.
+func newFlags(e *env, name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet("textback "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: textback %s %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses and turns flag errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
