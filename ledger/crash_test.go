@@ -169,10 +169,13 @@ func TestCrash_KillAtRandomPoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := st.DB().View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return err
+		var first error
+		for err := range tx.Check() { // drain: the checker holds the transaction
+			if first == nil {
+				first = err
+			}
 		}
-		return nil
+		return first
 	}); err != nil {
 		t.Fatalf("ledger consistency: %v", err)
 	}

@@ -543,12 +543,15 @@ type BucketStats struct {
 // ledger; it does not block writers.
 func (s *Store) Stats() (Stats, error) {
 	st := Stats{Path: s.path, Buckets: map[string]BucketStats{}, TextsByStatus: map[TextStatus]int{}}
+	var pageSize int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		fi, err := os.Stat(s.path)
 		if err != nil {
 			return err
 		}
 		st.FileBytes = fi.Size()
+		// Info reads the mmap; a read transaction keeps it from moving.
+		pageSize = int64(tx.DB().Info().PageSize)
 		meta := tx.Bucket(bucketMeta)
 		v, err := strconv.Atoi(string(meta.Get([]byte("schema"))))
 		if err != nil {
@@ -613,7 +616,7 @@ func (s *Store) Stats() (Stats, error) {
 		return Stats{}, fmt.Errorf("ledger %s stats: %w", s.path, err)
 	}
 	free := s.db.Stats()
-	st.FreeBytes = int64(free.FreePageN+free.PendingPageN) * int64(s.db.Info().PageSize)
+	st.FreeBytes = int64(free.FreePageN+free.PendingPageN) * pageSize
 	if !st.OldestQueued.IsZero() {
 		st.OldestQueued = st.OldestQueued.UTC()
 		st.OldestQueuedAge = s.now().Sub(st.OldestQueued)
