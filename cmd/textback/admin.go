@@ -109,11 +109,20 @@ func cmdOptout(_ context.Context, e *env, args []string) error {
 	if len(rest) == 0 {
 		return fmt.Errorf("%w: optout needs list, add, remove or show", errUsage)
 	}
-	// Flags may also follow the subcommand and number.
-	if err := parseFlags(fs, rest[1:]); err != nil {
-		return err
+	// Flags may also follow the subcommand and the number: parse again
+	// after each operand.
+	sub, args := rest[0], rest[1:]
+	var operands []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		operands = append(operands, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	sub, operands := rest[0], fs.Args()
 	want := map[string]int{"list": 0, "add": 1, "remove": 1, "show": 1}
 	n, ok := want[sub]
 	if !ok {
@@ -320,6 +329,19 @@ func cmdLedger(_ context.Context, e *env, args []string) error {
 	if fs.NArg() != 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
+	// The command line is checked before the ledger is opened.
+	var from time.Time
+	switch sub {
+	case "export":
+		var err error
+		if from, err = parseSince(*since, time.Now()); err != nil {
+			return err
+		}
+	case "backup":
+		if *out == "" {
+			return fmt.Errorf("%w: backup needs --out FILE", errUsage)
+		}
+	}
 	cfg, err := loadConfigFlag(*path)
 	if err != nil {
 		return err
@@ -331,19 +353,12 @@ func cmdLedger(_ context.Context, e *env, args []string) error {
 	defer store.Close()
 	switch sub {
 	case "export":
-		from, err := parseSince(*since, time.Now())
-		if err != nil {
-			return err
-		}
 		n, err := store.Export(e.stdout, *what, *format, from)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "%d %s record(s) exported\n", n, *what)
 	case "backup":
-		if *out == "" {
-			return fmt.Errorf("%w: backup needs --out FILE", errUsage)
-		}
 		n, err := store.Backup(*out)
 		if err != nil {
 			return err

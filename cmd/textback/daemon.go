@@ -53,6 +53,12 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// Catch SIGHUP from the start: its default action ends the process, and
+	// a reload may come while the daemon is still starting (waiting for the
+	// ledger's lock). It is acted on once the daemon runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfgPath := *path
 	if cfgPath == "" {
 		cfgPath = defaultConfigPath
@@ -96,7 +102,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	var tasks taskGroup
 	tasks.Go("dispatcher", func() error {
-		return ledger.NewDispatcher(core, driver, ledger.DispatcherOptions{}).Run(ctx)
+		return ledger.NewDispatcher(core, driver, ledger.DispatcherOptions{Poster: newWebhookPoster()}).Run(ctx)
 	}, cancel)
 	if src != nil {
 		events := make(chan ledger.Event, 1024)
@@ -104,19 +110,16 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		tasks.Go("pbx", func() error { return src.Run(ctx, events) }, cancel)
 		tasks.Go("tracker", func() error { return core.Watch(ctx, events, tracker) }, cancel)
 	}
-	tasks.Go("reload", func() error { return reloadOnHUP(ctx, cfgPath, core, log) }, cancel)
+	tasks.Go("reload", func() error { return reloadOnHUP(ctx, hup, cfgPath, core, log) }, cancel)
 
 	<-ctx.Done()
 	log.Info().Msg("textback stopping")
 	return tasks.Wait()
 }
 
-// reloadOnHUP reloads lines, templates, keywords and policy on SIGHUP. A
-// bad config is logged and the running one stays.
-func reloadOnHUP(ctx context.Context, path string, core *ledger.Ledger, log zerolog.Logger) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnHUP reloads lines, templates, keywords and policy on each SIGHUP
+// from hup. A bad config is logged and the running one stays.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, core *ledger.Ledger, log zerolog.Logger) error {
 	for {
 		select {
 		case <-ctx.Done():

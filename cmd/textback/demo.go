@@ -78,6 +78,11 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// The narration, the core's log (also from the dispatcher's goroutine)
+	// and the console driver all write to stdout.
+	shared := *e
+	shared.stdout = &lockedWriter{w: e.stdout}
+	e = &shared
 	dir := *keep
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "textback-demo-")
@@ -131,6 +136,18 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("dispatcher: %w", err)
 	}
 	return d.summary(store)
+}
+
+// lockedWriter serialises writes from several goroutines to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 type demo struct {

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	_ "time/tzdata" // business hours work on hosts without a zoneinfo database
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
