@@ -166,7 +166,11 @@ func (r *rules) act(tx *bolt.Tx, cl *compiledLine, m *Message, now time.Time) er
 		if err := putNumber(tx, ns); err != nil {
 			return err
 		}
-		return r.replyWith(tx, cl, m, cl.help, KindHelp, false, now)
+		if err := r.replyWith(tx, cl, m, cl.help, KindHelp, false, now); err != nil {
+			return err
+		}
+		// A caller asking for help wants a person too.
+		return r.forward(tx, cl, m, now)
 	}
 	if cl != nil && r.staff[cl.Name][num.E164] {
 		m.Kind = MsgStaff

@@ -110,8 +110,11 @@ func TestInbox_Help(t *testing.T) {
 	ib := newInbox(t, nil)
 	m := ib.send(testCaller, "HELP")
 	texts := ib.texts(m)
-	if m.Kind != MsgHelp || len(texts) != 1 || texts[0].Kind != KindHelp || !strings.Contains(texts[0].Body, "Acme Plumbing help") {
-		t.Fatalf("HELP: %s %+v", m.Kind, texts)
+	if m.Kind != MsgHelp || len(texts) != 2 || texts[0].Kind != KindHelp || !strings.Contains(texts[0].Body, "Acme Plumbing help") {
+		t.Fatalf("HELP: %s %+v, want the help text and a forward to staff", m.Kind, texts)
+	}
+	if texts[1].Kind != KindForward || texts[1].To != testStaff || !strings.Contains(texts[1].Body, testCaller) {
+		t.Fatalf("HELP forward: %+v, want the caller's message forwarded to staff", texts[1])
 	}
 	// A second HELP within the help cooldown is recorded but not answered:
 	// two automated systems must not talk to each other forever.
@@ -119,8 +122,8 @@ func TestInbox_Help(t *testing.T) {
 		t.Fatalf("second HELP: %s, %d texts; want no answer", m.Kind, len(m.Texts))
 	}
 	ib.clock.Advance(2 * time.Hour)
-	if m = ib.send(testCaller, "help"); len(m.Texts) != 1 {
-		t.Fatalf("HELP after the cooldown: %d texts, want 1", len(m.Texts))
+	if m = ib.send(testCaller, "help"); len(m.Texts) != 2 {
+		t.Fatalf("HELP after the cooldown: %d texts, want the help text and a forward", len(m.Texts))
 	}
 }
 

@@ -239,7 +239,7 @@ func (d *demo) script(_ context.Context) error {
 			func() error {
 				return d.text(demoCaller, "Hi, my kitchen sink is leaking under the cabinet. Can someone come today?")
 			}},
-		{"They ask for HELP. textback answers with the business's help text.", time.Minute,
+		{"They ask for HELP. textback answers with the business's help text and tells the staff.", time.Minute,
 			func() error { return d.text(demoCaller, "help") }},
 		{"They text STOP. The opt-out is recorded and confirmed once.", 5 * time.Minute,
 			func() error { return d.text(demoCaller, "Stop!") }},

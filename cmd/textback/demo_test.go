@@ -117,7 +117,7 @@ func TestDemo(t *testing.T) {
 		{"CooldownSkip", []string{"call=demo:demo-3", "skip=cooldown"}, 0},
 		{"WithheldSkip", []string{"call=demo:demo-4", "skip=withheld"}, 0},
 		{"ReplyForwardedToStaff", []string{toStaff, "Reply to Acme Plumbing from " + demoCaller + ": Hi, my kitchen sink"}, 1},
-		{"HelpAnswered", []string{`texts: "help"`, toCaller, "Acme Plumbing: these texts answer your call to us."}, 1},
+		{"HelpAnswered", []string{`texts: "help"`, toCaller, "Acme Plumbing: these texts answer your call to us.", "Reply to Acme Plumbing from " + demoCaller + ": help"}, 2},
 		{"StopConfirmedOnce", []string{`texts: "Stop!"`, toCaller, "you have been unsubscribed"}, 1},
 		{"SecondStopNotConfirmed", []string{`texts: "STOP"`, "kind=kept"}, 0},
 		{"OptedOutSkip", []string{"call=demo:demo-5", "skip=opted_out"}, 0},
@@ -155,8 +155,8 @@ func TestDemo_Quiet(t *testing.T) {
 	if strings.Contains(r.stdout, "INF ") || strings.Contains(r.stdout, "component=ledger") {
 		t.Errorf("--quiet still prints the core's log lines:\n%s", r.stdout)
 	}
-	if n := strings.Count(r.stdout, "── SMS to "); n != 5 {
-		t.Errorf("%d texts, want 5 (callback, forward, help, two confirmations):\n%s", n, r.stdout)
+	if n := strings.Count(r.stdout, "── SMS to "); n != 6 {
+		t.Errorf("%d texts, want 6 (callback, forward, help and its forward, two confirmations):\n%s", n, r.stdout)
 	}
 	if got := callRows(t, tableRows(t, r.stdout, "== Calls")); !reflect.DeepEqual(got, demoCalls) {
 		t.Errorf("calls table:\n got %q\nwant %q", got, demoCalls)
