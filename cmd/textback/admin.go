@@ -32,14 +32,28 @@ func loadConfigFlag(path string) (*Config, error) {
 	return LoadConfig(path)
 }
 
+// openStore opens the ledger file for an admin command. The running daemon
+// holds the file's lock, so every admin command needs it stopped for now;
+// the errors say so, and say when there is no ledger yet.
+func openStore(cfg *Config, readOnly bool) (*ledger.Store, error) {
+	path := cfg.LedgerPath()
+	if readOnly {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no ledger at %s yet: textback run creates it (is state_dir right?)", path)
+		}
+	}
+	store, err := ledger.Open(path, ledger.StoreOptions{LockTimeout: cfg.lockTimeout(), ReadOnly: readOnly})
+	if errors.Is(err, ledger.ErrLocked) {
+		return nil, fmt.Errorf("%w; stop the daemon (systemctl stop textback) to use this command", err)
+	}
+	return store, err
+}
+
 // openLedger opens the ledger the config names and builds the core on it,
 // for the admin commands.
 func openLedger(cfg *Config, readOnly bool) (*ledger.Ledger, error) {
-	store, err := ledger.Open(cfg.LedgerPath(), ledger.StoreOptions{LockTimeout: cfg.lockTimeout(), ReadOnly: readOnly})
+	store, err := openStore(cfg, readOnly)
 	if err != nil {
-		if errors.Is(err, ledger.ErrLocked) {
-			return nil, fmt.Errorf("%w; stop the daemon (systemctl stop textback) to use this command", err)
-		}
 		return nil, err
 	}
 	policy, err := cfg.Policy()
@@ -109,20 +123,7 @@ func cmdOptout(_ context.Context, e *env, args []string) error {
 	if len(rest) == 0 {
 		return fmt.Errorf("%w: optout needs list, add, remove or show", errUsage)
 	}
-	// Flags may also follow the subcommand and the number: parse again
-	// after each operand.
-	sub, args := rest[0], rest[1:]
-	var operands []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		operands = append(operands, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
+	sub, operands := rest[0], rest[1:]
 	want := map[string]int{"list": 0, "add": 1, "remove": 1, "show": 1}
 	n, ok := want[sub]
 	if !ok {
@@ -208,7 +209,7 @@ func cmdCalls(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := ledger.Open(cfg.LedgerPath(), ledger.StoreOptions{LockTimeout: cfg.lockTimeout(), ReadOnly: true})
+	store, err := openStore(cfg, true)
 	if err != nil {
 		return err
 	}
@@ -243,7 +244,7 @@ func cmdExplain(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := ledger.Open(cfg.LedgerPath(), ledger.StoreOptions{LockTimeout: cfg.lockTimeout(), ReadOnly: true})
+	store, err := openStore(cfg, true)
 	if err != nil {
 		return err
 	}
@@ -346,7 +347,13 @@ func cmdLedger(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := ledger.Open(cfg.LedgerPath(), ledger.StoreOptions{LockTimeout: cfg.lockTimeout(), ReadOnly: sub != "purge"})
+	if sub == "purge" {
+		// Purging nothing must not create an empty ledger.
+		if _, err := os.Stat(cfg.LedgerPath()); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no ledger at %s: nothing to purge", cfg.LedgerPath())
+		}
+	}
+	store, err := openStore(cfg, sub != "purge")
 	if err != nil {
 		return err
 	}

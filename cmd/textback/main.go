@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	_ "time/tzdata" // business hours work on hosts without a zoneinfo database
 )
@@ -140,12 +141,55 @@ func newFlags(e *env, name, args string) *flag.FlagSet {
 }
 
 // parseFlags parses and turns flag errors into usage errors.
+//
+// Flags may come before, between or after the operands
+// (textback explain CALL --config FILE), as admins type them; "--" ends
+// the flags.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(permuteFlags(fs, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return nil
+}
+
+// permuteFlags moves the operands in args after the flags, behind a "--",
+// so that flag.Parse sees every flag. A flag's value is kept with it: the
+// next argument belongs to a known flag that is not boolean and has no
+// "=value". Unknown flags stay where they are for Parse to report.
+func permuteFlags(fs *flag.FlagSet, args []string) []string {
+	var flags, operands []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			operands = append(operands, args[i+1:]...)
+			i = len(args)
+		case len(a) > 1 && a[0] == '-':
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			f := fs.Lookup(name)
+			if f == nil {
+				continue
+			}
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				continue
+			}
+			if i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		default:
+			operands = append(operands, a)
+		}
+	}
+	if len(operands) == 0 {
+		return flags
+	}
+	return append(append(flags, "--"), operands...)
 }

@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -366,7 +367,7 @@ func TestMain_StateDirUnusable(t *testing.T) {
 				{"ledger", "stats", "--config", cfg},
 			} {
 				r := textback(t, args...)
-				wantError(t, r, 1, args[0], "open ledger "+filepath.Join(tc.state, "textback.db"))
+				wantError(t, r, 1, args[0], filepath.Join(tc.state, "textback.db"))
 			}
 			if _, err := os.Stat(filepath.Join(dir, "nope")); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("a command created the missing directory")
@@ -429,5 +430,28 @@ func TestMain_CorruptLedger(t *testing.T) {
 				t.Errorf("backup of a corrupt ledger was written: %v", err)
 			}
 		})
+	}
+}
+
+func TestPermuteFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.String("config", "", "")
+	fs.Bool("json", false, "")
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"a b", "-- a b"},
+		{"--config f a", "--config f -- a"},
+		{"a --config f", "--config f -- a"},
+		{"a --json b", "--json -- a b"},
+		{"a --config=f b", "--config=f -- a b"},
+		{"--json=false a", "--json=false -- a"},
+		{"a -- --config f", "-- a --config f"},
+		{"a --bogus b", "--bogus -- a b"},
+		{"a --config", "--config -- a"},
+	} {
+		got := strings.Join(permuteFlags(fs, strings.Fields(tc.in)), " ")
+		if got != tc.want {
+			t.Errorf("permuteFlags(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

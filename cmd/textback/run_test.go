@@ -206,8 +206,10 @@ func TestRun_LedgerLocked(t *testing.T) {
 	}
 	// The inspection commands cannot share the file with a running daemon
 	// either (bbolt's lock is exclusive for a writer); they fail cleanly.
-	r = textback(t, "calls", "--config", cfg)
-	wantError(t, r, 1, "calls", "open ledger "+path+": another textback is running")
+	for _, args := range [][]string{{"calls"}, {"explain", "1"}, {"optout", "list"}, {"ledger", "stats"}, {"ledger", "export"}} {
+		r = textback(t, append(args, "--config", cfg)...)
+		wantError(t, r, 1, args[0], "open ledger "+path+": another textback is running", "stop the daemon")
+	}
 
 	// A second daemon process fails the same way, with status 1.
 	exe, err := os.Executable()
