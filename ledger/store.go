@@ -289,6 +289,11 @@ func checkFile(path string, size int64) error {
 
 // checkDirWritable reports, naming dir, why the ledger cannot be created
 // in it.
+// CheckStateDir says whether a ledger could be created in dir: it exists,
+// is a directory, and this process can create files in it. It writes and
+// removes a probe file.
+func CheckStateDir(dir string) error { return checkDirWritable(dir) }
+
 func checkDirWritable(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -74,6 +75,25 @@ func openLedger(cfg *Config, readOnly bool) (*ledger.Ledger, error) {
 	return core, nil
 }
 
+// stateWarnings says what would stop the daemon from opening the ledger
+// at path. They are warnings: under systemd the state directory is made
+// when the service starts, and check may run as another user.
+func stateWarnings(path string) []string {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return []string{fmt.Sprintf("ledger %s is a directory", path)}
+	case err == nil:
+		return nil
+	case !errors.Is(err, os.ErrNotExist):
+		return []string{fmt.Sprintf("ledger %s: %v", path, err)}
+	}
+	if err := ledger.CheckStateDir(filepath.Dir(path)); err != nil {
+		return []string{fmt.Sprintf("%v: textback run cannot create the ledger there (under systemd, StateDirectory= creates it when the service starts)", err)}
+	}
+	return nil
+}
+
 func cmdCheck(_ context.Context, e *env, args []string) error {
 	fs := newFlags(e, "check", "[--config FILE]")
 	path := configFlag(fs)
@@ -104,6 +124,7 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "# effective config (secrets masked)\n%s", masked)
+	warnings = append(warnings, stateWarnings(cfg.LedgerPath())...)
 	for _, w := range warnings {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
@@ -200,7 +221,7 @@ func cmdOptout(_ context.Context, e *env, args []string) error {
 func cmdCalls(_ context.Context, e *env, args []string) error {
 	fs := newFlags(e, "calls", "[-n N] [--json]")
 	path := configFlag(fs)
-	n := fs.Int("n", 20, "how many of the newest calls to show (0: all)")
+	n := fs.Int("n", 20, "how many of the newest calls to show (0: all); the table ends with the newest, --json starts with it")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -567,6 +568,9 @@ lines:
 `, filepath.Join(dir, "state"), ariPassword, tokenFile, testLine, testDID, hookSecret))
 	unchanged(t, cfg, tokenFile)
 
+	if err := os.Mkdir(filepath.Join(dir, "state"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	r := mustRun(t, "check", "--config", cfg)
 	for _, secret := range []string{ariPassword, tokenSecret, "0123456789abcdef", hookSecret} {
 		if strings.Contains(r.stdout, secret) || strings.Contains(r.stderr, secret) {
@@ -593,6 +597,17 @@ lines:
 		t.Errorf("stderr: want the segment warning and config ok:\n%s", r.stderr)
 	}
 
+	t.Run("StateDirMissing", func(t *testing.T) {
+		state := filepath.Join(t.TempDir(), "nope")
+		cfg := writeFile(t, t.TempDir(), "textback.yaml", configFor(state, ""))
+		r := mustRun(t, "check", "--config", cfg)
+		if !strings.Contains(r.stderr, "warning: state directory "+state+" does not exist: textback run cannot create the ledger there") {
+			t.Errorf("check does not warn about the missing state directory:\n%s", r.stderr)
+		}
+		if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("check created the state directory")
+		}
+	})
 	t.Run("NotRunnable", func(t *testing.T) {
 		cfg := writeFile(t, t.TempDir(), "textback.yaml", "pbx: none\ndriver: {type: console}\n")
 		wantError(t, textback(t, "check", "--config", cfg), 1, "check", "lines: run needs at least one line")
