@@ -155,8 +155,9 @@ type Verdict struct {
 	// OfferedAt is when the call arrived; EndedAt when it was decided.
 	OfferedAt time.Time `json:"offered_at"`
 	EndedAt   time.Time `json:"ended_at"`
-	// RingTime is how long the caller waited for a person: from offered to
-	// the PBX answering (voicemail, IVR) or the end, whichever came first.
+	// RingTime is how long the caller waited: from offered to the first
+	// answer (a person, or the PBX: voicemail, IVR) or the end, whichever
+	// came first.
 	RingTime time.Duration `json:"ring_ns"`
 }
 

@@ -83,6 +83,7 @@ type trackedCall struct {
 	line     string
 	offered  time.Time
 	pbxAnswd time.Time // the first PBX answer (zero: none)
+	connAt   time.Time // the first person connected (zero: none)
 	seq      uint64
 	index    int // in Tracker.byAge
 	reason   Reason
@@ -165,6 +166,9 @@ func (t *Tracker) Observe(e Event) (Verdict, bool) {
 		}
 	case EventConnected:
 		c.connected = true
+		if c.connAt.IsZero() {
+			c.connAt = e.At
+		}
 	case EventPBXAnswered:
 		if c.hungUp {
 			break
@@ -307,8 +311,10 @@ func (t *Tracker) expired(c *trackedCall, end time.Time) Verdict {
 // verdictAt fills what every verdict on c carries.
 func (c *trackedCall) verdictAt(end time.Time) Verdict {
 	rang := end
-	if !c.pbxAnswd.IsZero() && c.pbxAnswd.Before(end) {
-		rang = c.pbxAnswd
+	for _, at := range []time.Time{c.pbxAnswd, c.connAt} {
+		if !at.IsZero() && at.Before(rang) {
+			rang = at
+		}
 	}
 	return Verdict{
 		PBX:       c.key.pbx,

@@ -289,7 +289,7 @@ var trackerCases = []trackerCase{
 			trEv(EventCallerHangup, "1", 60*trS, ""),
 			trEv(EventEnded, "1", 60*trS, ""),
 		},
-		want: []Verdict{trVerdict("1", Answered, "", 60*trS, 60*trS)},
+		want: []Verdict{trVerdict("1", Answered, "", 4*trS, 60*trS)},
 	},
 	{
 		name: "RingGroupAnsweredBySecondPhone",
@@ -301,7 +301,7 @@ var trackerCases = []trackerCase{
 			trLeg(EventConnected, "1", "PJSIP/101-0b", 6*trS, ""),
 			trEv(EventEnded, "1", 30*trS, ""),
 		},
-		want: []Verdict{trVerdict("1", Answered, "", 30*trS, 30*trS)},
+		want: []Verdict{trVerdict("1", Answered, "", 6*trS, 30*trS)},
 	},
 	{
 		name: "AnsweredFromQueue",
@@ -337,7 +337,7 @@ var trackerCases = []trackerCase{
 			trEv(EventCallerHangup, "1", 50*trS, ""),
 			trEv(EventEnded, "1", 50*trS, ""),
 		},
-		want: []Verdict{trVerdict("1", Answered, "", 41*trS, 50*trS)},
+		want: []Verdict{trVerdict("1", Answered, "", 3*trS, 50*trS)},
 	},
 
 	// Ignored.
@@ -360,7 +360,7 @@ var trackerCases = []trackerCase{
 			trEv(EventEnded, "1", 10*trS, ""),
 		},
 		want: []Verdict{{PBX: trPBX, Call: "1", Outcome: Ignored, Reason: ReasonInternal,
-			OfferedAt: trT0, EndedAt: trAt(10 * trS), RingTime: 10 * trS}},
+			OfferedAt: trT0, EndedAt: trAt(10 * trS), RingTime: 2 * trS}},
 	},
 	{
 		name: "OriginatedCallIsIgnored",
@@ -371,7 +371,7 @@ var trackerCases = []trackerCase{
 			trEv(EventEnded, "1", 65*trS, ""),
 		},
 		want: []Verdict{{PBX: trPBX, Call: "1", Outcome: Ignored, Reason: ReasonOutbound,
-			OfferedAt: trT0, EndedAt: trAt(65 * trS), RingTime: 65 * trS}},
+			OfferedAt: trT0, EndedAt: trAt(65 * trS), RingTime: 5 * trS}},
 	},
 	{
 		name: "OfferedThenFoundInternalIsIgnored",
@@ -439,7 +439,7 @@ var trackerCases = []trackerCase{
 			trEv(EventDialEnded, "1", 13*trS, ReasonNoAnswer),
 			trEv(EventEnded, "1", 14*trS, ""),
 		},
-		want: []Verdict{trVerdict("1", Answered, "", 10*trS, 10*trS)},
+		want: []Verdict{trVerdict("1", Answered, "", 2*trS, 10*trS)},
 	},
 	{
 		name: "EventsForUnknownCallsAreIgnored",
@@ -543,7 +543,7 @@ var trackerCases = []trackerCase{
 		want: []Verdict{
 			trVerdict("a", Missed, ReasonNoAnswer, 18*trS, 18*trS),
 			trWith(trVerdict("c", Missed, ReasonIVRAbandon, 1*trS, 19*trS), func(v *Verdict) { v.OfferedAt = trAt(2 * trS) }),
-			trWith(trVerdict("b", Answered, "", 79*trS, 80*trS), func(v *Verdict) { v.OfferedAt = trAt(1 * trS) }),
+			trWith(trVerdict("b", Answered, "", 3*trS, 80*trS), func(v *Verdict) { v.OfferedAt = trAt(1 * trS) }),
 		},
 	},
 	{
@@ -557,7 +557,7 @@ var trackerCases = []trackerCase{
 		},
 		want: []Verdict{
 			trWith(trVerdict("1", Missed, ReasonNoAnswer, 5*trS, 5*trS), func(v *Verdict) { v.PBX = "freeswitch" }),
-			trVerdict("1", Answered, "", 9*trS, 9*trS),
+			trVerdict("1", Answered, "", 2*trS, 9*trS),
 		},
 	},
 }

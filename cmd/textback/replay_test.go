@@ -26,7 +26,7 @@ var replayWant = []replayLine{
 	{Trace: "noanswer.jsonl", PBX: "asterisk", Call: "1795711522.0", From: testCaller, Line: testDID,
 		Verdict: "missed", Reason: "noanswer", Textable: true, RingMS: 22000, Text: replayText},
 	{Trace: "answered.jsonl", PBX: "asterisk", Call: "1795711600.3", From: testOther, Line: testDID,
-		Verdict: "answered", Textable: true, RingMS: 186000, Skip: "answered", Detail: "a person answered"},
+		Verdict: "answered", Textable: true, RingMS: 6000, Skip: "answered", Detail: "a person answered"},
 	{Trace: "voicemail.jsonl", PBX: "asterisk", Call: "1795711700.5", From: "+15557654322", Line: testDID,
 		Verdict: "missed", Reason: "voicemail", Textable: true, RingMS: 20000, Text: replayText},
 	{Trace: "withheld.jsonl", PBX: "asterisk", Call: "1795711800.7", From: "anonymous", Line: testDID,
@@ -34,7 +34,7 @@ var replayWant = []replayLine{
 	{Trace: "interleaved.jsonl", PBX: "asterisk", Call: "1795712000.11", From: "+15557654323", Line: testDID,
 		Verdict: "missed", Reason: "busy", Textable: true, RingMS: 9000, Text: replayText},
 	{Trace: "interleaved.jsonl", PBX: "asterisk", Call: "1795712002.13", From: "+15557654324", Line: testLine,
-		Verdict: "answered", Textable: true, RingMS: 118000, Skip: "answered", Detail: "a person answered"},
+		Verdict: "answered", Textable: true, RingMS: 4000, Skip: "answered", Detail: "a person answered"},
 }
 
 // replayNoLines is replayWant as replay decides it without a configured
