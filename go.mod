@@ -3,7 +3,11 @@ module github.com/textback/textback
 go 1.26.8
 
 require (
+	github.com/CyCoreSystems/ari/v5 v5.3.1
+	github.com/gorilla/websocket v1.5.3
+	github.com/inconshreveable/log15 v0.0.0-20201112154412-8562bdadbbac
 	github.com/nyaruka/phonenumbers v1.8.1
+	github.com/percipia/eslgo v1.5.0
 	github.com/rs/zerolog v1.35.1
 	go.etcd.io/bbolt v1.5.0
 	go.yaml.in/yaml/v3 v3.0.6
@@ -12,14 +16,10 @@ require (
 )
 
 require (
-	github.com/CyCoreSystems/ari/v5 v5.3.1 // indirect
 	github.com/go-stack/stack v1.8.0 // indirect
 	github.com/gogo/protobuf v1.3.2 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/inconshreveable/log15 v0.0.0-20201112154412-8562bdadbbac // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
-	github.com/percipia/eslgo v1.5.0 // indirect
 	github.com/rotisserie/eris v0.4.1 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
