@@ -94,9 +94,11 @@ func stateWarnings(path string) []string {
 	return nil
 }
 
-func cmdCheck(_ context.Context, e *env, args []string) error {
-	fs := newFlags(e, "check", "[--config FILE]")
+func cmdCheck(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "check", "[--config FILE] [--pbx] [--offline]")
 	path := configFlag(fs)
+	pbx := fs.Bool("pbx", false, "also connect to the PBX as the daemon would, and report what it found")
+	offline := fs.Bool("offline", false, "do not ask the carrier whether its credentials work")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -129,6 +131,23 @@ func cmdCheck(_ context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "warning: %s\n", w)
 	}
 	fmt.Fprintf(e.stderr, "config ok: %d line(s), ledger %s\n", len(lines), cfg.LedgerPath())
+	if cfg.Driver.Type == "carrier" && !*offline {
+		if err := checkCarrier(ctx, cfg); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "driver ok: %s accepted the credentials\n", cfg.Driver.Carrier.Preset)
+	}
+	if !*pbx {
+		return nil
+	}
+	summary, warnings, err := probePBX(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	fmt.Fprintf(e.stderr, "pbx ok: %s\n", summary)
 	return nil
 }
 
@@ -446,7 +465,7 @@ func cmdSend(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	driver, err := newDriver(cfg, e)
+	driver, err := newDriver(cfg, e, zerolog.Nop())
 	if err != nil {
 		return err
 	}

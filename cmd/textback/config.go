@@ -29,6 +29,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/textback/textback/ledger"
+	"github.com/textback/textback/sms/carrier"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -57,6 +58,7 @@ type Config struct {
 	Asterisk   AsteriskConfig   `yaml:"asterisk"`
 	FreeSWITCH FreeSWITCHConfig `yaml:"freeswitch"`
 	Driver     DriverConfig     `yaml:"driver"`
+	HTTP       HTTPConfig       `yaml:"http"`
 	// PolicyConfig and LineConfigs are the raw sections; Policy and Lines
 	// return them in the core's types.
 	PolicyConfig PolicyConfig          `yaml:"policy"`
@@ -107,10 +109,32 @@ type FreeSWITCHConfig struct {
 // settings adds its own section here, named like its type.
 type DriverConfig struct {
 	Type string `yaml:"type"`
+	// Carrier is the HTTP carrier driver's section (type carrier): the
+	// files in contrib/carrier. Its secrets may be given as NAME_file.
+	Carrier *CarrierConfig `yaml:"carrier"`
 }
 
+// HTTPConfig is the listener carriers' webhooks come to (replies and
+// delivery reports), under /carrier/. Keep it on loopback behind a TLS
+// reverse proxy for carriers on the internet.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// defaultListen is where the webhook listener binds by default.
+const defaultListen = "127.0.0.1:8380"
+
+// CarrierConfig is sms/carrier's config as a section of textback's. It
+// prints with its secrets masked.
+type CarrierConfig struct {
+	carrier.Config `yaml:",inline"`
+}
+
+// MarshalYAML prints the section with its secrets masked.
+func (c CarrierConfig) MarshalYAML() (any, error) { return c.Config.Masked(), nil }
+
 // drivers are the driver types this build knows; "none" sends nothing.
-var drivers = []string{"console", "none"}
+var drivers = []string{"console", "carrier", "none"}
 
 // PolicyConfig is the policy section; Config.Policy turns it into a
 // ledger.Policy.
@@ -336,6 +360,7 @@ func defaultConfig() *Config {
 		StateDir: "/var/lib/textback",
 		Ledger:   LedgerConfig{LockTimeout: Duration(2 * time.Second), Retention: Duration(90 * 24 * time.Hour)},
 		Log:      LogConfig{Level: "info", Format: "auto"},
+		HTTP:     HTTPConfig{Listen: defaultListen},
 		Asterisk: AsteriskConfig{URL: "http://127.0.0.1:8088", Username: "textback", App: "textback-observer"},
 		FreeSWITCH: FreeSWITCHConfig{
 			Address:         "127.0.0.1:8021",
@@ -407,6 +432,18 @@ func parseConfig(name string, data []byte, l loader) (*Config, error) {
 	}
 	c := defaultConfig()
 	c.file = name
+	// Sections that are other packages' configs take NAME_file secrets
+	// by rewriting the document before it is checked and decoded.
+	if d := mappingValue(doc, "driver"); d != nil {
+		if cn := mappingValue(d, "carrier"); cn != nil {
+			if err := c.readFileKeys(l, cn, "driver.carrier"); err != nil {
+				return nil, err
+			}
+			if data, err = yaml.Marshal(doc); err != nil {
+				return nil, fmt.Errorf("config %s: %w", name, err)
+			}
+		}
+	}
 	k := &checker{file: name, lines: c.keyLines, budget: maxNodes}
 	if err := k.check(doc, reflect.TypeOf(c).Elem(), ""); err != nil {
 		return nil, err
@@ -445,6 +482,20 @@ func (c *Config) finish(l loader) error {
 	}
 	if _, err := c.Lines(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// mappingValue is the value of key in the mapping n, or nil.
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return resolve(n.Content[i+1])
+		}
 	}
 	return nil
 }
@@ -697,6 +748,12 @@ func (k *checker) check(n *yaml.Node, t reflect.Type, path string) error {
 		return nil // an empty value keeps the default
 	}
 	switch t {
+	case stdDurationType:
+		var d time.Duration
+		if n.Kind != yaml.ScalarNode || n.Decode(&d) != nil {
+			return k.errorf(n.Line, "%s: %s is not a duration (like 15s, 5m or 2h)", path, describe(n))
+		}
+		return nil
 	case durationType:
 		if _, err := parseDuration(n); err != nil {
 			return k.errorf(n.Line, "%s: %v", path, err)
@@ -750,11 +807,20 @@ func (k *checker) checkStruct(n *yaml.Node, t reflect.Type, path string) error {
 		return k.errorf(n.Line, "%s: want a mapping (key: value), got %s", path, describe(n))
 	}
 	fields := map[string]reflect.StructField{}
-	for i := 0; i < t.NumField(); i++ {
-		if f := t.Field(i); f.IsExported() && yamlName(f) != "" {
-			fields[yamlName(f)] = f
+	var collect func(t reflect.Type)
+	collect = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			switch {
+			case !f.IsExported():
+			case isInline(f) && f.Type.Kind() == reflect.Struct:
+				collect(f.Type) // its keys are this mapping's
+			case yamlName(f) != "":
+				fields[yamlName(f)] = f
+			}
 		}
 	}
+	collect(t)
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := resolve(n.Content[i]), n.Content[i+1]
@@ -889,6 +955,14 @@ func describe(n *yaml.Node) string {
 	}
 	return "nothing"
 }
+
+// isInline: f's keys are written in its parent's mapping (yaml ",inline").
+func isInline(f reflect.StructField) bool {
+	_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return slices.Contains(strings.Split(opts, ","), "inline")
+}
+
+var stdDurationType = reflect.TypeOf(time.Duration(0))
 
 func yamlName(f reflect.StructField) string {
 	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -1141,6 +1215,56 @@ func (c *Config) validateFreeSWITCH() error {
 func (d DriverConfig) validate(c *Config) error {
 	if d.Type != "" && !slices.Contains(drivers, d.Type) {
 		return c.fieldErr("driver.type", "%q is not a driver this build has (%s)", d.Type, strings.Join(drivers, ", "))
+	}
+	switch {
+	case d.Type == "carrier" && d.Carrier == nil:
+		return c.fieldErr("driver.carrier", "driver type carrier needs a carrier section (examples in contrib/carrier)")
+	case d.Type != "carrier" && d.Carrier != nil:
+		return c.fieldErr("driver.carrier", "is set but driver.type is %q; say type: carrier to use it", d.Type)
+	case d.Carrier != nil:
+		if err := d.Carrier.Validate(); err != nil {
+			var fe *carrier.FieldError
+			if errors.As(err, &fe) {
+				return c.fieldErr(join("driver.carrier", fe.Field), "%s", fe.Msg)
+			}
+			return c.fieldErr("driver.carrier", "%v", err)
+		}
+	}
+	return nil
+}
+
+// readFileKeys replaces, in the mapping n and the mappings below it, each
+// key NAME_file by NAME with the secret read from that file (or systemd
+// credential), as readSecrets does for Secret fields: sections that are
+// another package's config (driver.carrier) get *_file that way.
+func (c *Config) readFileKeys(l loader, n *yaml.Node, path string) error {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	keys := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keys[n.Content[i].Value] = true
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], resolve(n.Content[i+1])
+		name, isFile := strings.CutSuffix(kn.Value, "_file")
+		if !isFile || vn == nil || vn.Kind != yaml.ScalarNode {
+			if err := c.readFileKeys(l, vn, join(path, kn.Value)); err != nil {
+				return err
+			}
+			continue
+		}
+		if keys[name] {
+			return &configError{File: c.file, Line: kn.Line, Msg: fmt.Sprintf("%s is also set; give the secret inline or in a file, not both", join(path, name))}
+		}
+		c.keyLines[join(path, kn.Value)] = kn.Line
+		secret, err := c.readSecret(l, join(path, kn.Value), vn.Value)
+		if err != nil {
+			return err
+		}
+		*kn = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name, Line: kn.Line, Column: kn.Column}
+		n.Content[i+1] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: secret, Style: yaml.DoubleQuotedStyle, Line: vn.Line, Column: vn.Column}
 	}
 	return nil
 }

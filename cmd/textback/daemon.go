@@ -12,38 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/textback/textback/ledger"
-	"github.com/textback/textback/sms"
-	"github.com/textback/textback/sms/console"
 )
-
-// newDriver builds the configured driver. Drivers are chosen here by an
-// explicit switch; each later driver adds its case.
-func newDriver(cfg *Config, e *env) (sms.Driver, error) {
-	switch cfg.Driver.Type {
-	case "console":
-		return console.New(e.stdout), nil
-	case "", "none":
-		return nil, errors.New("driver: no driver configured (driver.type); use console to print texts")
-	}
-	return nil, fmt.Errorf("driver.type: %q is not a driver this build has (console)", cfg.Driver.Type)
-}
-
-// source is a PBX adapter: it sends the PBX's calls as ledger events until
-// ctx ends, and returns nil then.
-type source interface {
-	Run(ctx context.Context, events chan<- ledger.Event) error
-}
-
-// newSource builds the configured PBX adapter.
-func newSource(cfg *Config) (source, error) {
-	switch cfg.PBX {
-	case "none":
-		return nil, nil
-	case "asterisk", "freeswitch":
-		return nil, fmt.Errorf("pbx: this build has no %s adapter yet", cfg.PBX)
-	}
-	return nil, fmt.Errorf("pbx: %q is not asterisk, freeswitch or none", cfg.PBX)
-}
 
 // cmdRun is the daemon: the PBX adapter feeds the tracker and the ledger,
 // the dispatcher sends, SIGHUP reloads lines and policy, SIGTERM stops.
@@ -78,11 +47,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	driver, err := newDriver(cfg, e)
+	driver, err := newDriver(cfg, e, log)
 	if err != nil {
 		return err
 	}
-	src, err := newSource(cfg)
+	src, err := newSource(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -95,12 +64,27 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info().Str("version", versionString()).Str("ledger", store.Path()).Str("driver", driver.Name()).
-		Str("pbx", cfg.PBX).Int("lines", len(coreCfg.Lines)).Bool("shadow", coreCfg.Policy.Shadow).Msg("textback starting")
+	// Carriers' webhooks: replies and delivery reports. Bound now, so a
+	// port in use fails the start with a clear error.
+	var web *webhookServer
+	if wd, ok := driver.(webhookDriver); ok {
+		if web, err = newWebhookServer(cfg.HTTP.Listen, wd.Handler(core)); err != nil {
+			return err
+		}
+	}
+	start := log.Info().Str("version", versionString()).Str("ledger", store.Path()).Str("driver", driver.Name()).
+		Str("pbx", cfg.PBX).Int("lines", len(coreCfg.Lines)).Bool("shadow", coreCfg.Policy.Shadow)
+	if web != nil {
+		start = start.Str("webhooks", "http://"+web.Addr()+carrierPrefix+"/")
+	}
+	start.Msg("textback starting")
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var tasks taskGroup
+	if web != nil {
+		tasks.Go("http", func() error { return web.Run(ctx) }, cancel)
+	}
 	tasks.Go("dispatcher", func() error {
 		return ledger.NewDispatcher(core, driver, ledger.DispatcherOptions{Poster: newWebhookPoster()}).Run(ctx)
 	}, cancel)

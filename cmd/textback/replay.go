@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,19 +30,6 @@ type replayLine struct {
 	Text     string `json:"text,omitempty"`
 }
 
-// traceReader returns the reader of recorded traffic for a PBX. Each
-// adapter brings its own; "events" reads textback's PBX-neutral event
-// lines (ledger.ReadEvents).
-func traceReader(pbx string) (func(io.Reader, func(ledger.Event) error) error, error) {
-	switch pbx {
-	case "events":
-		return ledger.ReadEvents, nil
-	case "asterisk", "freeswitch":
-		return nil, fmt.Errorf("--pbx %s: this build has no %s trace reader", pbx, pbx)
-	}
-	return nil, fmt.Errorf("%w: --pbx %q: want asterisk, freeswitch or events", errUsage, pbx)
-}
-
 // cmdReplay feeds recorded PBX traffic through the same tracker and policy
 // as the daemon, with no driver, and prints one JSON line per decided call.
 // The ledger is a temporary one, so cooldowns and opt-outs act only within
@@ -60,11 +48,14 @@ func cmdReplay(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: give at least one trace file (- for standard input)", errUsage)
 	}
-	read, err := traceReader(*pbx)
+	if _, err := traceReader(*pbx, nil); err != nil && errors.Is(err, errUsage) {
+		return err // a wrong --pbx is reported before the config is read
+	}
+	cfg, err := LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
-	cfg, err := LoadConfig(*cfgPath)
+	read, err := traceReader(*pbx, cfg)
 	if err != nil {
 		return err
 	}

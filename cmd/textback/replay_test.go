@@ -176,16 +176,6 @@ func TestReplay_AsteriskTrunksOnly(t *testing.T) {
 	checkReplay(t, replayLines(t, r.stdout), replayNoLines())
 }
 
-func TestReplay_NoTraceReader(t *testing.T) {
-	for _, pbx := range []string{"asterisk", "freeswitch"} {
-		r := textback(t, "replay", "--pbx", pbx, "testdata/noanswer.jsonl")
-		wantError(t, r, 1, "replay", "--pbx "+pbx+": this build has no "+pbx+" trace reader")
-		if r.stdout != "" {
-			t.Errorf("stdout: %q", r.stdout)
-		}
-	}
-}
-
 func TestReplay_BadTrace(t *testing.T) {
 	cfg, _ := newSetup(t, "")
 	t.Run("Malformed", func(t *testing.T) {

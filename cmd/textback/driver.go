@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/textback/textback/sms"
+	"github.com/textback/textback/sms/carrier"
+	"github.com/textback/textback/sms/console"
+)
+
+// newDriver builds the configured driver. Drivers are chosen here by an
+// explicit switch; each driver adds its case.
+func newDriver(cfg *Config, e *env, log zerolog.Logger) (sms.Driver, error) {
+	switch cfg.Driver.Type {
+	case "console":
+		return console.New(e.stdout), nil
+	case "carrier":
+		d, err := carrier.New(cfg.Driver.Carrier.Config, carrier.WithLogger(log.With().Str("component", "carrier").Logger()))
+		if err != nil {
+			return nil, fmt.Errorf("driver.carrier: %w", err)
+		}
+		return d, nil
+	case "", "none":
+		return nil, errors.New("driver: no driver configured (driver.type); use console to print texts")
+	}
+	return nil, fmt.Errorf("driver.type: %q is not a driver this build has (console, carrier)", cfg.Driver.Type)
+}
+
+// webhookDriver is a driver that takes replies and delivery reports over
+// HTTP (sms/carrier).
+type webhookDriver interface {
+	Handler(rcv sms.Receiver) http.Handler
+}
+
+// carrierPrefix is where the carrier webhooks are mounted on the HTTP
+// listener: PREFIX/inbound and PREFIX/status.
+const carrierPrefix = "/carrier"
+
+// webhookServer is the HTTP listener carriers call. It is bound before
+// the daemon reports itself started, so a port in use fails the start.
+type webhookServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+func newWebhookServer(addr string, h http.Handler) (*webhookServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(carrierPrefix+"/", http.StripPrefix(carrierPrefix, h))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	return &webhookServer{srv: srv, ln: ln}, nil
+}
+
+// Addr is the address the listener is bound to.
+func (w *webhookServer) Addr() string { return w.ln.Addr().String() }
+
+// Run serves until ctx ends, then lets requests in flight finish (their
+// ledger writes complete and are answered) for up to ten seconds.
+func (w *webhookServer) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- w.srv.Serve(w.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http listener %s: %w", w.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http listener %s: shutdown: %w", w.Addr(), err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http listener %s: %w", w.Addr(), err)
+	}
+	return nil
+}
+
+// checkCarrier asks the carrier whether the configured credentials work,
+// sending nothing. A carrier with no way to ask is not an error.
+func checkCarrier(ctx context.Context, cfg *Config) error {
+	d, err := carrier.New(cfg.Driver.Carrier.Config)
+	if err != nil {
+		return fmt.Errorf("driver.carrier: %w", err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := d.Check(ctx); err != nil && !errors.Is(err, carrier.ErrNoCheck) {
+		return fmt.Errorf("driver.carrier: %w (textback check --offline skips this)", err)
+	}
+	return nil
+}
