@@ -156,8 +156,8 @@ type Verdict struct {
 	OfferedAt time.Time `json:"offered_at"`
 	EndedAt   time.Time `json:"ended_at"`
 	// RingTime is how long the caller waited: from offered to the first
-	// answer (a person, or the PBX: voicemail, IVR) or the end, whichever
-	// came first.
+	// answer (a person, or the PBX: voicemail, IVR; waiting in a queue
+	// counts as ringing) or the end, whichever came first.
 	RingTime time.Duration `json:"ring_ns"`
 }
 

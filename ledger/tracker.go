@@ -173,7 +173,10 @@ func (t *Tracker) Observe(e Event) (Verdict, bool) {
 		if c.hungUp {
 			break
 		}
-		if c.pbxAnswd.IsZero() {
+		// A caller waiting in a queue is still waiting for a person: the
+		// queue's answer does not end the ring time; voicemail or an IVR
+		// does.
+		if c.pbxAnswd.IsZero() && e.Hint != ReasonQueueAbandon {
 			c.pbxAnswd = e.At
 		}
 		c.reason = pbxAnsweredReason(e.Hint)

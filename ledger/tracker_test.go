@@ -201,7 +201,7 @@ var trackerCases = []trackerCase{
 			trEv(EventDialEnded, "1", 21*trS, ReasonQueueTimeout),
 			trEv(EventEnded, "1", 21*trS, ""),
 		},
-		want: []Verdict{trVerdict("1", Missed, ReasonQueueTimeout, 1*trS, 21*trS)},
+		want: []Verdict{trVerdict("1", Missed, ReasonQueueTimeout, 21*trS, 21*trS)},
 	},
 	{
 		name: "QueueTimeoutWithoutPBXAnswerIsMissed",
@@ -227,7 +227,7 @@ var trackerCases = []trackerCase{
 			trLeg(EventDialEnded, "1", "PJSIP/100-23", 18*trS, ReasonCallerHangup),
 			trEv(EventEnded, "1", 18*trS, ""),
 		},
-		want: []Verdict{trVerdict("1", Missed, ReasonQueueAbandon, 1*trS, 18*trS)},
+		want: []Verdict{trVerdict("1", Missed, ReasonQueueAbandon, 18*trS, 18*trS)},
 	},
 	{
 		name: "QueueTimeoutThenVoicemailIsVoicemail",
@@ -239,7 +239,7 @@ var trackerCases = []trackerCase{
 			trEv(EventCallerHangup, "1", 50*trS, ""),
 			trEv(EventEnded, "1", 50*trS, ""),
 		},
-		want: []Verdict{trVerdict("1", Missed, ReasonVoicemail, 1*trS, 50*trS)},
+		want: []Verdict{trVerdict("1", Missed, ReasonVoicemail, 30*trS, 50*trS)},
 	},
 	{
 		name: "IVRThenTransferThenCallerHangsUpWhileRinging",
@@ -313,7 +313,7 @@ var trackerCases = []trackerCase{
 			trEv(EventCallerHangup, "1", 9*trS, ""),
 			trEv(EventEnded, "1", 9*trS, ""),
 		},
-		want: []Verdict{trVerdict("1", Answered, "", 1*trS, 9*trS)},
+		want: []Verdict{trVerdict("1", Answered, "", 5*trS, 9*trS)},
 	},
 	{
 		name: "IVRThenTransferThenAnswered",
@@ -504,6 +504,18 @@ var trackerCases = []trackerCase{
 			trEv(EventEnded, "1", 60*trS, ""),
 		},
 		want: []Verdict{trVerdict("1", Missed, ReasonVoicemail, 3*trS, 60*trS)},
+	},
+	{
+		name: "RingTimeIncludesTheWaitInAQueue",
+		events: []Event{
+			trOffered("1", 0),
+			trEv(EventPBXAnswered, "1", 1*trS, ReasonQueueAbandon),
+			trEv(EventRinging, "1", 2*trS, ""),
+			trEv(EventDialEnded, "1", 20*trS, ReasonQueueTimeout),
+			trEv(EventPBXAnswered, "1", 21*trS, ReasonVoicemail),
+			trEv(EventEnded, "1", 40*trS, ""),
+		},
+		want: []Verdict{trVerdict("1", Missed, ReasonVoicemail, 21*trS, 40*trS)},
 	},
 	{
 		name: "RingTimeIsNeverNegative",
