@@ -1,0 +1,328 @@
+package modem
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	wsms "github.com/warthog618/sms"
+	"github.com/warthog618/sms/encoding/pdumode"
+	"github.com/warthog618/sms/encoding/tpdu"
+
+	"github.com/textback/textback/sms"
+)
+
+// inbox turns what the modem received into sms.Inbound and sms.Status for
+// the Receiver, reassembling multipart texts, and deletes each stored
+// segment from the SIM only after the Receiver recorded the whole text.
+type inbox struct {
+	s    *session
+	coll *wsms.Collector
+	// stored maps a multipart text being reassembled to the SIM indexes
+	// of its segments.
+	stored map[string][]int
+	// again is set when the Receiver failed: the stored texts are read
+	// again at the next health check.
+	again bool
+}
+
+func newInbox(s *session) *inbox {
+	return &inbox{s: s, coll: wsms.NewCollector(), stored: map[string][]int{}}
+}
+
+// handle processes one indication. Only a broken link is an error.
+func (in *inbox) handle(ctx context.Context, ind indication) error {
+	switch ind.kind {
+	case indCMTI, indCDSI:
+		idx, ok := parseIndex(ind.lines[0])
+		if !ok {
+			in.s.d.log.Warn().Str("line", ind.lines[0]).Msg("unreadable new-message indication; sweeping the store")
+			return in.sweep(ctx)
+		}
+		return in.readStored(ctx, idx)
+	case indCMT:
+		return in.direct(ctx, ind.lines)
+	}
+	return nil
+}
+
+// sweep reads every stored message (AT+CMGL=4: all, PDU mode): texts that
+// arrived while textback was down, or whose recording failed before.
+func (in *inbox) sweep(ctx context.Context) error {
+	info, err := in.s.cmd(ctx, "+CMGL=4", 0)
+	if err != nil {
+		if isRefusal(err) {
+			in.s.d.log.Warn().Err(err).Msg("cannot list stored messages")
+			return nil
+		}
+		return err
+	}
+	in.again = false
+	for _, m := range parseCMGL(info) {
+		if err := in.take(ctx, m.idx, m.pdu, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retry sweeps again when the Receiver failed earlier.
+func (in *inbox) retry(ctx context.Context) error {
+	if !in.again {
+		return nil
+	}
+	return in.sweep(ctx)
+}
+
+// readStored reads the message at idx (AT+CMGR) and takes it.
+func (in *inbox) readStored(ctx context.Context, idx int) error {
+	info, err := in.s.cmd(ctx, "+CMGR="+strconv.Itoa(idx), 0)
+	if err != nil {
+		if isRefusal(err) {
+			in.s.d.log.Warn().Err(err).Int("index", idx).Msg("cannot read a stored message")
+			return nil
+		}
+		return err
+	}
+	pdu, ok := parseCMGR(info)
+	if !ok {
+		in.s.d.log.Debug().Int("index", idx).Msg("no message at the index (already deleted)")
+		return nil
+	}
+	return in.take(ctx, idx, pdu, 0)
+}
+
+// direct handles a +CMT: a text delivered without being stored. It is
+// acknowledged (AT+CNMA) only after the Receiver recorded it; segments of
+// a multipart text are acknowledged as they come, since the network
+// would otherwise stop delivering.
+func (in *inbox) direct(ctx context.Context, lines []string) error {
+	if len(lines) < 2 {
+		return nil
+	}
+	return in.take(ctx, -1, strings.TrimSpace(lines[1]), cmtLength(lines[0]))
+}
+
+// take decodes one PDU (hex, with its SMSC address) stored at idx (-1: a
+// +CMT) and hands a complete text or a delivery report to the Receiver.
+func (in *inbox) take(ctx context.Context, idx int, hexPDU string, wantLen int) error {
+	log := in.s.d.log.With().Int("index", idx).Logger()
+	tp, err := decodePDU(hexPDU, wantLen)
+	if err != nil {
+		log.Warn().Err(err).Str("pdu", hexPDU).Msg("undecodable message; deleting it")
+		return in.ack(ctx, []int{idx}, true)
+	}
+	if tp.SmsType() == tpdu.SmsStatusReport {
+		st := statusOf(tp)
+		if err := in.s.rcv.UpdateStatus(ctx, st); err != nil {
+			log.Warn().Err(err).Msg("delivery report not recorded; kept on the SIM")
+			in.again = true
+			return in.ack(ctx, []int{idx}, false)
+		}
+		return in.ack(ctx, []int{idx}, true)
+	}
+	key, multi := concatKey(tp)
+	if multi && idx >= 0 {
+		in.stored[key] = append(in.stored[key], idx)
+	}
+	segs, err := in.coll.Collect(*tp)
+	if errors.Is(err, wsms.ErrDuplicateSegment) {
+		return nil // read again by a sweep while waiting for the rest
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("cannot reassemble the message; deleting it")
+		delete(in.stored, key)
+		return in.ack(ctx, []int{idx}, true)
+	}
+	if segs == nil {
+		if idx < 0 {
+			return in.ack(ctx, []int{idx}, true) // a +CMT segment: acknowledge, wait for the rest
+		}
+		return nil
+	}
+	idxs := []int{idx}
+	if multi && idx >= 0 {
+		idxs = in.stored[key]
+		delete(in.stored, key)
+	}
+	body, err := wsms.Decode(segs)
+	if err != nil {
+		log.Warn().Err(err).Msg("undecodable text; deleting it")
+		return in.ack(ctx, idxs, true)
+	}
+	m := inboundOf(segs, string(body), in.s.d.cfg.Number)
+	if err := in.s.rcv.Receive(ctx, m); err != nil {
+		log.Warn().Err(err).Str("from", m.From).Str("provider_id", m.ProviderID).Msg("received text not recorded; kept on the SIM for later")
+		in.again = true
+		return in.ack(ctx, idxs, false)
+	}
+	log.Info().Str("from", m.From).Str("provider_id", m.ProviderID).Int("segments", len(segs)).Msg("text received")
+	return in.ack(ctx, idxs, true)
+}
+
+// ack deletes recorded stored messages from the SIM (AT+CMGD) or
+// acknowledges a direct one (AT+CNMA, index -1). A message not recorded
+// (ok false) is left on the SIM; a direct one is left unacknowledged so
+// that the network delivers it again.
+func (in *inbox) ack(ctx context.Context, idxs []int, ok bool) error {
+	if !ok {
+		return nil
+	}
+	for _, idx := range idxs {
+		c := "+CMGD=" + strconv.Itoa(idx)
+		if idx < 0 {
+			c = "+CNMA"
+		}
+		if _, err := in.s.cmd(ctx, c, 0); err != nil {
+			if isRefusal(err) {
+				in.s.d.log.Warn().Err(err).Str("command", "AT"+c).Msg("modem refused")
+				continue
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// decodePDU decodes a PDU-mode hex string (SMSC address + TPDU) of a
+// message the modem received.
+func decodePDU(hexPDU string, wantLen int) (*tpdu.TPDU, error) {
+	p, err := pdumode.UnmarshalHexString(hexPDU)
+	if err != nil {
+		return nil, fmt.Errorf("pdu: %w", err)
+	}
+	if wantLen > 0 && wantLen != len(p.TPDU) {
+		return nil, fmt.Errorf("pdu: length %d announced, %d received", wantLen, len(p.TPDU))
+	}
+	tp, err := wsms.Unmarshal(p.TPDU, wsms.AsMT)
+	if err != nil {
+		return nil, fmt.Errorf("tpdu: %w", err)
+	}
+	return tp, nil
+}
+
+func concatKey(tp *tpdu.TPDU) (string, bool) {
+	segs, _, ref, ok := tp.ConcatInfo()
+	if !ok || segs < 2 {
+		return "", false
+	}
+	return fmt.Sprintf("%s/%d/%d", tp.OA.Number(), ref, segs), true
+}
+
+// inboundOf builds the Inbound of a reassembled text. Its ProviderID is
+// derived from the sender, the SMSC timestamp, the concatenation reference
+// and the text, so that a text read twice (recorded, then not deleted
+// before a crash) is the same message to the ledger.
+func inboundOf(segs []*tpdu.TPDU, body, to string) sms.Inbound {
+	first := segs[0]
+	_, _, ref, _ := first.ConcatInfo()
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%s", first.OA.Number(), first.SCTS.Format(time.RFC3339), ref, len(segs), body)
+	from := first.OA.Number()
+	return sms.Inbound{
+		Provider:   "modem",
+		ProviderID: "modem-" + hex.EncodeToString(h.Sum(nil)[:12]),
+		From:       from,
+		To:         to,
+		Body:       body,
+		ReceivedAt: first.SCTS.Time,
+	}
+}
+
+// statusOf turns an SMS-STATUS-REPORT into an sms.Status. Its ProviderID
+// is the message reference; the core matches it against the references
+// at the end of the ProviderID Send returned.
+func statusOf(tp *tpdu.TPDU) sms.Status {
+	st := sms.Status{Provider: "modem", ProviderID: strconv.Itoa(int(tp.MR)), At: tp.DT.Time, Code: "TP-ST " + strconv.Itoa(int(tp.ST))}
+	switch {
+	case tp.ST < 0x20: // 0x00-0x1f: delivered (or replaced)
+		st.Delivered = true
+	case tp.ST < 0x40: // temporary error, the SC still tries
+		st.Outcome = sms.Unknown
+	default: // permanent error, or temporary error the SC gave up on
+		st.Outcome = sms.Rejected
+	}
+	return st
+}
+
+// parseIndex reads the index of `+CMTI: "SM",3`.
+func parseIndex(line string) (int, bool) {
+	i := strings.LastIndexByte(line, ',')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(line[i+1:]))
+	return n, err == nil && n >= 0
+}
+
+// cmtLength reads the TPDU length of `+CMT: ,25` (0 when absent).
+func cmtLength(line string) int {
+	i := strings.LastIndexByte(line, ',')
+	if i < 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(line[i+1:]))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// parseCMGR finds the PDU line after `+CMGR: stat,,len`; lines in between
+// that are not hex (an indication, garbage) are skipped.
+func parseCMGR(info []string) (string, bool) {
+	for i, l := range info {
+		if !strings.HasPrefix(l, "+CMGR:") {
+			continue
+		}
+		for _, p := range info[i+1:] {
+			if p = strings.TrimSpace(p); isHex(p) {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}
+
+type listed struct {
+	idx int
+	pdu string
+}
+
+// parseCMGL reads `+CMGL: idx,stat,,len` + PDU pairs.
+func parseCMGL(info []string) []listed {
+	var out []listed
+	for i := 0; i < len(info); i++ {
+		v, ok := strings.CutPrefix(info[i], "+CMGL:")
+		if !ok || i+1 >= len(info) {
+			continue
+		}
+		f := strings.Split(v, ",")
+		idx, err := strconv.Atoi(strings.TrimSpace(f[0]))
+		if err != nil || idx < 0 {
+			continue
+		}
+		if p := strings.TrimSpace(info[i+1]); isHex(p) {
+			out = append(out, listed{idx, p})
+			i++
+		}
+	}
+	return out
+}
+
+func isHex(s string) bool {
+	if len(s) < 2 || len(s)%2 != 0 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,159 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/warthog618/modem/at"
+	"github.com/warthog618/modem/gsm"
+	wsms "github.com/warthog618/sms"
+	"github.com/warthog618/sms/encoding/tpdu"
+
+	"github.com/textback/textback/sms"
+)
+
+// encode splits body into SMS-SUBMIT TPDUs for to: GSM-7 when it can carry
+// the text, UCS-2 otherwise (never splitting a surrogate pair), with the
+// driver's shared concatenation reference.
+func (d *Driver) encode(to, body string) ([]tpdu.TPDU, error) {
+	return wsms.Encode([]byte(body), refOption{d.concat, d.mr}, wsms.To(to))
+}
+
+// send paces and sends one job. It finishes the job in every case and
+// returns an error only when the session must be rebuilt.
+func (s *session) send(ctx context.Context, j *job) error {
+	d := s.d
+	if err := s.pace(ctx, j); err != nil || j.state.Load() != jobTaken {
+		return err
+	}
+	res, serr, broken := s.transmit(ctx, j)
+	log := d.log.With().Str("key", j.m.Key).Str("to", j.m.To).Logger()
+	if serr != nil {
+		o := sms.OutcomeOf(serr)
+		ev := log.Warn()
+		if o == sms.Temporary {
+			ev = log.Info()
+		}
+		ev.Err(serr).Stringer("outcome", o).Bool("abandoned_by_caller", j.ctx.Err() != nil).Msg("text not accepted")
+	} else {
+		log.Info().Str("provider_id", res.ProviderID).Int("segments", res.Segments).Msg("text accepted by the modem")
+	}
+	j.finish(res, serr)
+	return broken
+}
+
+// pace waits for the gap since the last text, then takes the job; it
+// finishes the job itself when a cap is reached or the job's ctx ends.
+func (s *session) pace(ctx context.Context, j *job) error {
+	d := s.d
+	for {
+		wait, ok, retry, why := d.pace.reserve(d.now())
+		if !ok {
+			if j.take() {
+				j.finish(sms.Result{}, &sms.Error{Outcome: sms.Temporary, Message: "pacing: " + why, RetryAfter: retry})
+			}
+			return nil
+		}
+		if wait <= 0 {
+			j.take()
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-j.ctx.Done():
+			t.Stop()
+			if j.take() {
+				j.finish(sms.Result{}, &sms.Error{Outcome: sms.Temporary, Message: "not sent: waiting for the gap between texts", Err: j.ctx.Err()})
+			}
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			if j.take() {
+				j.finish(sms.Result{}, &sms.Error{Outcome: sms.Temporary, Message: "modem driver stopping"})
+			}
+			return ctx.Err()
+		case <-s.a.Closed():
+			t.Stop()
+			if j.take() {
+				j.finish(sms.Result{}, &sms.Error{Outcome: sms.Temporary, Message: "modem went away before the text was written"})
+			}
+			return fmt.Errorf("%w: the port closed (modem unplugged?)", errBroken)
+		}
+	}
+}
+
+// transmit writes the text's segments. broken is non-nil when the session
+// must be rebuilt.
+func (s *session) transmit(ctx context.Context, j *job) (res sms.Result, serr error, broken error) {
+	d := s.d
+	// Registration is not checked here: a modem that is not registered
+	// answers +CMS ERROR: 331 (Temporary), and some report it wrongly.
+	pdus, err := d.encode(j.m.To, j.m.Body)
+	if err != nil {
+		return res, &sms.Error{Outcome: sms.Rejected, Message: "cannot encode the text", Err: err}, nil
+	}
+	deadline := d.now().Add(d.cfg.SendTimeout)
+	if jd, ok := j.ctx.Deadline(); ok && jd.Before(deadline) {
+		deadline = jd
+	}
+	var mrs []string
+	written := false
+	for i, p := range pdus {
+		remaining := deadline.Sub(d.now())
+		if err := j.ctx.Err(); err != nil || remaining <= 0 {
+			if err == nil {
+				err = context.DeadlineExceeded
+			}
+			if written {
+				return res, &sms.Error{Outcome: sms.Unknown, Message: fmt.Sprintf("time ran out after %d of %d segments", i, len(pdus)), Err: err}, nil
+			}
+			return res, &sms.Error{Outcome: sms.Temporary, Message: "not sent: time ran out before the text was written", Err: err}, nil
+		}
+		tp, err := p.MarshalBinary()
+		if err != nil {
+			return res, &sms.Error{Outcome: sms.Rejected, Message: "cannot encode the text", Err: err}, nil
+		}
+		before := s.rw.pdus.Load()
+		mr, err := s.g.SendPDU(tp, at.WithTimeout(remaining))
+		if s.rw.pdus.Load() != before {
+			if !written {
+				d.pace.record(d.now())
+			}
+			written = true
+		}
+		if err != nil {
+			if i > 0 {
+				err = &partialError{sent: i, total: len(pdus), err: err}
+			}
+			serr, broken := s.failure(ctx, err, written)
+			return res, serr, broken
+		}
+		mrs = append(mrs, mr)
+	}
+	return sms.Result{ProviderID: d.providerID(mrs), Segments: len(pdus)}, nil, nil
+}
+
+// failure classifies a failed AT+CMGS and brings the session back in step.
+func (s *session) failure(ctx context.Context, err error, written bool) (serr error, broken error) {
+	switch {
+	case isRefusal(err):
+		return refusal(err, written), nil
+	case errors.Is(err, at.ErrClosed):
+		return refusal(err, written), fmt.Errorf("%w: during a send: %w", errBroken, err)
+	default:
+		// A timeout (the library sent ESC), or an answer without +CMGS
+		// (gsm.ErrMalformedResponse: possibly a stale reply): the stream
+		// may be out of step.
+		if errors.Is(err, gsm.ErrMalformedResponse) || errors.Is(err, at.ErrDeadlineExceeded) {
+			s.d.log.Warn().Err(err).Bool("pdu_written", written).Msg("send did not complete; resynchronising")
+		}
+		serr = refusal(err, written)
+		if rerr := s.resync(ctx); rerr != nil {
+			return serr, fmt.Errorf("%w: after a failed send: %w", errBroken, rerr)
+		}
+		return serr, nil
+	}
+}
