@@ -474,6 +474,13 @@ func cmdSend(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer core.Store().Close()
+	// A modem sends only while its session runs; start it, and wait
+	// until it is ready (or gives up).
+	if rd, ok := driver.(receivingDriver); ok {
+		if err := startSession(ctx, rd, core); err != nil {
+			return err
+		}
+	}
 	seq, err := core.SendManual(*line, fs.Arg(0), strings.Join(fs.Args()[1:], " "))
 	if err != nil {
 		return err

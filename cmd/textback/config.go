@@ -30,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/textback/textback/ledger"
 	"github.com/textback/textback/sms/carrier"
+	"github.com/textback/textback/sms/modem"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -112,7 +113,19 @@ type DriverConfig struct {
 	// Carrier is the HTTP carrier driver's section (type carrier): the
 	// files in contrib/carrier. Its secrets may be given as NAME_file.
 	Carrier *CarrierConfig `yaml:"carrier"`
+	// Modem is the USB GSM modem's section (type modem). Its pin may be
+	// given as pin_file.
+	Modem *ModemConfig `yaml:"modem"`
 }
+
+// ModemConfig is sms/modem's config as a section of textback's. It prints
+// with the PIN masked.
+type ModemConfig struct {
+	modem.Config `yaml:",inline"`
+}
+
+// MarshalYAML prints the section with the PIN masked.
+func (c ModemConfig) MarshalYAML() (any, error) { return c.Config.Masked(), nil }
 
 // HTTPConfig is the listener carriers' webhooks come to (replies and
 // delivery reports), under /carrier/. Keep it on loopback behind a TLS
@@ -134,7 +147,7 @@ type CarrierConfig struct {
 func (c CarrierConfig) MarshalYAML() (any, error) { return c.Config.Masked(), nil }
 
 // drivers are the driver types this build knows; "none" sends nothing.
-var drivers = []string{"console", "carrier", "none"}
+var drivers = []string{"console", "carrier", "modem", "none"}
 
 // PolicyConfig is the policy section; Config.Policy turns it into a
 // ledger.Policy.
@@ -435,8 +448,12 @@ func parseConfig(name string, data []byte, l loader) (*Config, error) {
 	// Sections that are other packages' configs take NAME_file secrets
 	// by rewriting the document before it is checked and decoded.
 	if d := mappingValue(doc, "driver"); d != nil {
-		if cn := mappingValue(d, "carrier"); cn != nil {
-			if err := c.readFileKeys(l, cn, "driver.carrier"); err != nil {
+		for _, section := range []string{"carrier", "modem"} {
+			sn := mappingValue(d, section)
+			if sn == nil {
+				continue
+			}
+			if err := c.readFileKeys(l, sn, "driver."+section); err != nil {
 				return nil, err
 			}
 			if data, err = yaml.Marshal(doc); err != nil {
@@ -1228,6 +1245,20 @@ func (d DriverConfig) validate(c *Config) error {
 				return c.fieldErr(join("driver.carrier", fe.Field), "%s", fe.Msg)
 			}
 			return c.fieldErr("driver.carrier", "%v", err)
+		}
+	}
+	switch {
+	case d.Type == "modem" && d.Modem == nil:
+		return c.fieldErr("driver.modem", "driver type modem needs a modem section (at least device: /dev/serial/by-id/...)")
+	case d.Type != "modem" && d.Modem != nil:
+		return c.fieldErr("driver.modem", "is set but driver.type is %q; say type: modem to use it", d.Type)
+	case d.Modem != nil:
+		if err := d.Modem.Validate(); err != nil {
+			var fe *modem.FieldError
+			if errors.As(err, &fe) {
+				return c.fieldErr(join("driver.modem", fe.Field), "%v", fe.Err)
+			}
+			return c.fieldErr("driver.modem", "%v", err)
 		}
 	}
 	return nil

@@ -297,7 +297,7 @@ var badConfigs = []struct {
 	{"ScalarForDay", "lines:\n  main:\n    hours: {mon: \"08:00-17:00\"}\n", 3, `lines.main.hours.mon: want a list`},
 	{"ListForTZ", "lines:\n  main:\n    hours:\n      tz: [UTC]\n", 4, `lines.main.hours.tz: want a time zone name`},
 	{"BadPBX", "pbx: cisco\n", 1, `pbx: "cisco" is not asterisk, freeswitch or none`},
-	{"BadDriver", "driver:\n  type: pigeon\n", 2, `driver.type: "pigeon" is not a driver this build has (console, carrier, none)`},
+	{"BadDriver", "driver:\n  type: pigeon\n", 2, `driver.type: "pigeon" is not a driver this build has (console, carrier, modem, none)`},
 	{"BadLogLevel", "log:\n  level: verbose\n", 2, `log.level: "verbose" is not a log level (trace, debug, info, warn, error)`},
 	{"BadLogFormat", "log:\n  format: xml\n", 2, `log.format: "xml" is not a log format (auto, console, json)`},
 	{"NegativeLockTimeout", "ledger:\n  lock_timeout: -1s\n", 2, "ledger.lock_timeout: must not be negative"},

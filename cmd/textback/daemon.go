@@ -85,6 +85,14 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if web != nil {
 		tasks.Go("http", func() error { return web.Run(ctx) }, cancel)
 	}
+	if rd, ok := driver.(receivingDriver); ok {
+		tasks.Go("driver", func() error {
+			if err := rd.Run(ctx, core); err != nil {
+				return fmt.Errorf("%w (%w)", err, errNoRestart)
+			}
+			return nil
+		}, cancel)
+	}
 	tasks.Go("dispatcher", func() error {
 		return ledger.NewDispatcher(core, driver, ledger.DispatcherOptions{Poster: newWebhookPoster()}).Run(ctx)
 	}, cancel)

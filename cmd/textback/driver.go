@@ -12,6 +12,7 @@ import (
 	"github.com/textback/textback/sms"
 	"github.com/textback/textback/sms/carrier"
 	"github.com/textback/textback/sms/console"
+	"github.com/textback/textback/sms/modem"
 )
 
 // newDriver builds the configured driver. Drivers are chosen here by an
@@ -26,10 +27,16 @@ func newDriver(cfg *Config, e *env, log zerolog.Logger) (sms.Driver, error) {
 			return nil, fmt.Errorf("driver.carrier: %w", err)
 		}
 		return d, nil
+	case "modem":
+		d, err := modem.New(cfg.Driver.Modem.Config, log)
+		if err != nil {
+			return nil, fmt.Errorf("driver.modem: %w", err)
+		}
+		return d, nil
 	case "", "none":
 		return nil, errors.New("driver: no driver configured (driver.type); use console to print texts")
 	}
-	return nil, fmt.Errorf("driver.type: %q is not a driver this build has (console, carrier)", cfg.Driver.Type)
+	return nil, fmt.Errorf("driver.type: %q is not a driver this build has (console, carrier, modem)", cfg.Driver.Type)
 }
 
 // webhookDriver is a driver that takes replies and delivery reports over
@@ -37,6 +44,21 @@ func newDriver(cfg *Config, e *env, log zerolog.Logger) (sms.Driver, error) {
 type webhookDriver interface {
 	Handler(rcv sms.Receiver) http.Handler
 }
+
+// receivingDriver is a driver that receives by running (sms/modem): it
+// hands replies to the core until ctx ends. An error from Run means
+// retrying could harm the device (a SIM PIN refused): the daemon stops
+// and must not be restarted automatically.
+type receivingDriver interface {
+	Run(ctx context.Context, rcv sms.Receiver) error
+}
+
+// errNoRestart marks errors after which systemd must not restart the
+// daemon (the unit's RestartPreventExitStatus=78).
+var errNoRestart = errors.New("not restarted automatically: fix the config, then start textback")
+
+// exitNoRestart is the exit status of errNoRestart (EX_CONFIG).
+const exitNoRestart = 78
 
 // carrierPrefix is where the carrier webhooks are mounted on the HTTP
 // listener: PREFIX/inbound and PREFIX/status.
@@ -105,4 +127,29 @@ func checkCarrier(ctx context.Context, cfg *Config) error {
 		return fmt.Errorf("driver.carrier: %w (textback check --offline skips this)", err)
 	}
 	return nil
+}
+
+// startSession runs a receiving driver's session for a one-off command
+// until ctx ends, and waits for it to be ready. Replies it receives
+// meanwhile go to the ledger like the daemon's.
+func startSession(ctx context.Context, rd receivingDriver, rcv sms.Receiver) error {
+	done := make(chan error, 1)
+	go func() { done <- rd.Run(ctx, rcv) }()
+	ready, ok := rd.(interface{ Ready() <-chan struct{} })
+	if !ok {
+		return nil
+	}
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	select {
+	case <-ready.Ready():
+		return nil
+	case err := <-done:
+		if err == nil {
+			err = errors.New("stopped before it was ready")
+		}
+		return fmt.Errorf("driver: %w", err)
+	case <-wait.Done():
+		return fmt.Errorf("driver: not ready within a minute (textback modem probe DEVICE tells what the modem says)")
+	}
 }

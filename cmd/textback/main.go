@@ -53,6 +53,7 @@ func commands() []command {
 		{"explain", "explain CALL: why a call was or was not texted", cmdExplain},
 		{"ledger", "export|backup|stats|purge: work on the ledger file", cmdLedger},
 		{"send", "send --line LINE NUMBER TEXT: send one text through the configured driver", cmdSend},
+		{"modem", "probe DEVICE | info: what a USB GSM modem says (stop the daemon first)", cmdModem},
 		{"version", "print the version", cmdVersion},
 	}
 }
@@ -88,6 +89,9 @@ func Main(ctx context.Context, e *env, args []string) int {
 			case errors.Is(err, errUsage):
 				fmt.Fprintf(e.stderr, "textback %s: %v\n", c.name, err)
 				return 2
+			case errors.Is(err, errNoRestart):
+				fmt.Fprintf(e.stderr, "textback %s: %v\n", c.name, err)
+				return exitNoRestart
 			default:
 				fmt.Fprintf(e.stderr, "textback %s: %v\n", c.name, err)
 				return 1

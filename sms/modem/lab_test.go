@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +34,16 @@ func labDevice(t *testing.T) string {
 	if _, err := os.Stat(dev); err != nil {
 		t.Fatalf("TEXTBACK_LAB_PHONESIM=%s: %v (is .ci/lab/phonesim/start.sh running?)", dev, err)
 	}
+	// go test ./... runs packages in parallel and cmd/textback's tier
+	// uses the same simulated modem: one test at a time.
+	lock, err := os.OpenFile(filepath.Join(labState(), "phonesim", "test.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("phonesim lab lock: %v", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("phonesim lab lock: %v", err)
+	}
+	t.Cleanup(func() { lock.Close() })
 	return dev
 }
 

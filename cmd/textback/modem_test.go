@@ -1,0 +1,108 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// modemConfig is a daemon config with the modem driver on dev, its PIN in
+// a file.
+func modemConfig(t *testing.T, dir, dev string) string {
+	t.Helper()
+	state := filepath.Join(dir, "state")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "sim-pin", "2468\n")
+	c := strings.Replace(configFor(state, ""), "driver: {type: console}\n",
+		"driver:\n  type: modem\n  modem:\n    device: "+dev+"\n    pin_file: sim-pin\n    min_gap: 1ms\n", 1)
+	return writeFile(t, dir, "textback.yaml", c)
+}
+
+func TestConfig_Modem(t *testing.T) {
+	dir := t.TempDir()
+	cfg := modemConfig(t, dir, "/dev/ttyUSB9")
+	r := mustRun(t, "check", "--config", cfg)
+	if strings.Contains(r.stdout, "2468") || !strings.Contains(r.stdout, "type: modem\n") || !strings.Contains(r.stdout, "device: /dev/ttyUSB9\n") {
+		t.Errorf("check: want the modem section with the PIN masked:\n%s", r.stdout)
+	}
+	for _, tc := range []struct{ name, driver, want string }{
+		{"NoSection", "driver: {type: modem}\n", "driver.modem: driver type modem needs a modem section"},
+		{"NoDevice", "driver:\n  type: modem\n  modem: {baud: 9600}\n", "driver.modem.device"},
+		{"PINTwice", "driver:\n  type: modem\n  modem: {device: /dev/ttyUSB0, pin: \"1234\", pin_file: sim-pin}\n", "driver.modem.pin is also set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := strings.Replace(configFor(dir, ""), "driver: {type: console}\n", tc.driver, 1)
+			wantError(t, textback(t, "check", "--config", writeFile(t, dir, "bad.yaml", c)), 1, "check", tc.want)
+		})
+	}
+	wantError(t, textback(t, "modem", "probe"), 2, "modem", "modem probe DEVICE, or modem info")
+}
+
+// phonesim returns the lab's simulated modem (.ci/lab/phonesim/start.sh),
+// holding the lab's lock for the test: the sms/modem tier uses it too.
+func phonesim(t *testing.T) string {
+	t.Helper()
+	dev := os.Getenv("TEXTBACK_LAB_PHONESIM")
+	if dev == "" {
+		t.Skip("the phonesim tier: run .ci/lab/phonesim/start.sh, then set TEXTBACK_LAB_PHONESIM=/tmp/ttyGSM0")
+	}
+	if _, err := os.Stat(dev); err != nil {
+		t.Fatalf("TEXTBACK_LAB_PHONESIM=%s: %v (start .ci/lab/phonesim/start.sh)", dev, err)
+	}
+	state := os.Getenv("LAB_STATE")
+	if state == "" {
+		state = "/var/tmp/textback-lab"
+	}
+	lock, err := os.OpenFile(filepath.Join(state, "phonesim", "test.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatalf("phonesim lab lock: %v", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("phonesim lab lock: %v", err)
+	}
+	t.Cleanup(func() { lock.Close() })
+	return dev
+}
+
+// TestLab_ModemProbeRunAndSend: against ofono-phonesim, probe describes
+// the modem; the daemon with the modem driver takes a STOP the SIM
+// receives and confirms it through the modem; send texts through it.
+func TestLab_ModemProbeRunAndSend(t *testing.T) {
+	dev := phonesim(t)
+	r := mustRun(t, "modem", "probe", dev)
+	for _, w := range []string{"device        " + dev, "sim           READY", "gsm           yes"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("modem probe does not say %q:\n%s", w, r.stdout)
+		}
+	}
+	dir := t.TempDir()
+	cfg := modemConfig(t, dir, dev)
+	d := startDaemon(t, cfg)
+	d.waitLog("textback starting", 1)
+	d.waitLog("modem ready", 1) // the tty comes back a moment after probe closed it
+	out, err := exec.Command("../../.ci/lab/phonesim/inject-sms.sh", testCaller, "STOP").CombinedOutput()
+	if err != nil {
+		t.Fatalf("inject-sms.sh: %v\n%s", err, out)
+	}
+	in := d.waitLog("inbound message", 1)
+	if in["kind"] != "opt_out" || in["from"] != testCaller {
+		t.Errorf("inbound message: %v, want an opt-out from %s", in, testCaller)
+	}
+	sent := d.waitLog("text accepted", 1)
+	if sent["to"] != testCaller || sent["kind"] != "confirm" {
+		t.Errorf("text accepted: %v, want the opt-out confirmation to %s", sent, testCaller)
+	}
+	d.stop()
+	if r := mustRun(t, "optout", "show", "--config", cfg, testCaller); !strings.Contains(r.stdout, "opted_out") {
+		t.Errorf("optout show after a STOP through the modem:\n%s", r.stdout)
+	}
+	r = mustRun(t, "send", "--config", cfg, "--line", "main", testStaff, "modem test")
+	if !strings.Contains(r.stdout, ": sent") {
+		t.Errorf("send through the modem: %s", r.stdout)
+	}
+}
