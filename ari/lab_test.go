@@ -2,39 +2,30 @@ package ari
 
 // The real-peer tier: the Source against the lab's Asterisk 22
 // (.ci/lab/asterisk/lab.sh), with real SIP calls placed by the lab's
-// baresip phones. It runs only when TEXTBACK_LAB_ASTERISK is set, and then
-// an unreachable Asterisk fails it:
+// baresip phones, through aritest.Lab. It runs only when
+// TEXTBACK_LAB_ASTERISK is set, and then an unreachable Asterisk fails it;
+// it holds the lab's lock, so it never runs at the same time as
+// cmd/textback's lab tier:
 //
 //	.ci/lab/asterisk/lab.sh start
 //	TEXTBACK_LAB_ASTERISK=http://127.0.0.1:8088 go test -race -count=1 -run TestLab -v ./ari/
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/textback/textback/ari/aritest"
 	"github.com/textback/textback/ledger"
 )
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // lab drives the lab's phones and reads the Source's events.
 type lab struct {
+	*aritest.Lab
 	t       *testing.T
-	script  string
 	src     *Source
 	events  chan ledger.Event
 	tracker *ledger.Tracker
@@ -43,27 +34,10 @@ type lab struct {
 	verdicts map[string]ledger.Verdict
 }
 
-// sh runs lab.sh with args and returns its output.
-func (l *lab) sh(args ...string) string {
-	l.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", append([]string{l.script}, args...)...)
-	cmd.Env = append(os.Environ(), "UA_WAIT=0.2")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		l.t.Fatalf("lab.sh %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// ua sends a baresip command to a lab phone.
-func (l *lab) ua(name, cmd string, params ...string) {
-	l.t.Helper()
-	out := l.sh(append([]string{"ua", name, cmd}, params...)...)
-	if strings.Contains(out, `"ok":false`) {
-		l.t.Fatalf("ua %s %s %s: %s", name, cmd, strings.Join(params, " "), out)
-	}
+// use binds the lab to a subtest.
+func (l *lab) use(t *testing.T) {
+	l.t = t
+	l.Lab = l.Lab.With(t)
 }
 
 // next returns the next ledger event, feeding the tracker; it fails the
@@ -115,27 +89,12 @@ func (l *lab) verdict(call string) ledger.Verdict {
 	l.t.Helper()
 	for {
 		if v, ok := l.verdicts[call]; ok {
-			l.idle()
+			l.Idle()
 			return v
 		}
 		l.next(30 * time.Second)
 	}
 }
-
-// idle waits until Asterisk has no channel left (the dialled legs go a
-// moment after the caller's).
-func (l *lab) idle() {
-	l.t.Helper()
-	for range 100 {
-		if strings.HasPrefix(strings.TrimSpace(l.sh("cli", "core show channels count")), "0 active channels") {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	l.t.Fatalf("channels still up:\n%s", l.sh("cli", "core show channels"))
-}
-
-func (l *lab) dial(from, to string) { l.ua(from, "dial", "sip:"+to+"@127.0.10.1") }
 
 func (l *lab) connected(within time.Duration) {
 	l.t.Helper()
@@ -167,16 +126,13 @@ func (l *lab) check(name string, v ledger.Verdict, w labWant) {
 }
 
 func TestLab(t *testing.T) {
-	url := os.Getenv("TEXTBACK_LAB_ASTERISK")
-	if url == "" {
-		t.Skip("the real-Asterisk tier: run .ci/lab/asterisk/lab.sh start, then set TEXTBACK_LAB_ASTERISK=http://127.0.0.1:8088")
-	}
+	lb := aritest.OpenLab(t)
 	cfg := Config{
-		URL:      url,
-		Username: envOr("TEXTBACK_LAB_ASTERISK_USER", "lab"),
-		Password: envOr("TEXTBACK_LAB_ASTERISK_PASSWORD", "labpass"),
+		URL:      lb.URL,
+		Username: lb.User,
+		Password: lb.Password,
 		App:      "textback-labtest",
-		Options:  Options{Trunks: []string{envOr("TEXTBACK_LAB_ASTERISK_TRUNK", "carrier")}},
+		Options:  Options{Trunks: []string{lb.Trunk}},
 		// short enough that the restart below is noticed and healed fast
 		PingInterval: time.Second, ReadTimeout: 3 * time.Second,
 		MinBackoff: 200 * time.Millisecond, MaxBackoff: 2 * time.Second,
@@ -187,7 +143,7 @@ func TestLab(t *testing.T) {
 	// Unreachable or misconfigured: fail, never skip.
 	info, err := Probe(ctx, cfg)
 	if err != nil {
-		t.Fatalf("the lab's Asterisk at %s: %v (start it with .ci/lab/asterisk/lab.sh start)", url, err)
+		t.Fatalf("the lab's Asterisk at %s: %v (start it with .ci/lab/asterisk/lab.sh start)", lb.URL, err)
 	}
 	if !strings.HasPrefix(info.Version, "22.") || !info.CanFilter {
 		t.Fatalf("probe: %+v, want Asterisk 22 and a user that may set the event filter", info)
@@ -199,7 +155,7 @@ func TestLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lab{t: t, script: envOr("TEXTBACK_LAB_ASTERISK_SCRIPT", "../.ci/lab/asterisk/lab.sh"), src: src,
+	l := &lab{Lab: lb, t: t, src: src,
 		events: make(chan ledger.Event, 1024), tracker: ledger.NewTracker(ledger.TrackerOptions{}), logs: logs,
 		verdicts: map[string]ledger.Verdict{}}
 	done := make(chan error, 1)
@@ -217,9 +173,9 @@ func TestLab(t *testing.T) {
 		}
 	}()
 	l.connected(10 * time.Second)
-	l.idle()
+	l.Idle()
 
-	const caller = "+15557654321"
+	const caller = aritest.LabCaller
 	missed := func(r ledger.Reason, line string) labWant {
 		return labWant{outcome: ledger.Missed, reason: r, from: caller, line: line, textable: true}
 	}
@@ -228,127 +184,125 @@ func TestLab(t *testing.T) {
 	}
 
 	t.Run("Answered", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551000")
+		l.use(t)
+		l.Dial("carrier", "5551000")
 		call := l.offered("5551000")
 		l.event(call, ledger.EventRinging, "PJSIP/100-")
-		l.ua("100", "accept")
+		l.UA("100", "accept")
 		l.event(call, ledger.EventConnected, "PJSIP/100-")
-		l.ua("carrier", "hangup")
+		l.UA("carrier", "hangup")
 		l.check("answered", l.verdict(call), answered("5551000"))
 	})
 	t.Run("CallerCancels", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551000")
+		l.use(t)
+		l.Dial("carrier", "5551000")
 		call := l.offered("5551000")
 		l.event(call, ledger.EventRinging, "PJSIP/10")
-		l.ua("carrier", "hangup")
+		l.UA("carrier", "hangup")
 		l.check("caller cancels", l.verdict(call), missed(ledger.ReasonCallerHangup, "5551000"))
 	})
 	t.Run("Busy", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551004")
+		l.use(t)
+		l.Dial("carrier", "5551004")
 		call := l.offered("5551004")
 		l.event(call, ledger.EventRinging, "PJSIP/102-")
-		l.ua("102", "hangup") // baresip rejects a ringing call with 486 Busy Here
+		l.UA("102", "hangup") // baresip rejects a ringing call with 486 Busy Here
 		l.check("busy", l.verdict(call), missed(ledger.ReasonBusy, "5551004"))
 	})
 	t.Run("NoAnswer", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551010")
+		l.use(t)
+		l.Dial("carrier", "5551010")
 		call := l.offered("5551010")
 		l.check("no answer", l.verdict(call), missed(ledger.ReasonNoAnswer, "5551010"))
 	})
 	t.Run("Anonymous", func(t *testing.T) {
-		l.t = t
-		l.dial("anon", "5551010")
+		l.use(t)
+		l.Dial("anon", "5551010")
 		call := l.offered("5551010")
 		l.check("anonymous", l.verdict(call), labWant{outcome: ledger.Missed, reason: ledger.ReasonNoAnswer, from: "anonymous", line: "5551010"})
 	})
 	t.Run("Withheld", func(t *testing.T) {
-		l.t = t
-		sip, err := withheldInvite("5551000", "+15559876543")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sip.close()
+		l.use(t)
+		sip := l.WithheldInvite("5551000", "+15559876543")
 		call := l.offered("5551000")
 		l.event(call, ledger.EventRinging, "PJSIP/10")
-		if err := sip.cancel(); err != nil {
+		if err := sip.Cancel(); err != nil {
 			t.Error(err)
 		}
 		l.check("withheld", l.verdict(call), labWant{outcome: ledger.Missed, reason: ledger.ReasonCallerHangup, from: "+15559876543", line: "5551000", withheld: true})
 	})
 	t.Run("Internal", func(t *testing.T) {
-		l.t = t
-		l.dial("100", "101")
+		l.use(t)
+		l.Dial("100", "101")
 		e := l.await("internal call", func(e ledger.Event) bool { return e.Kind == ledger.EventInternal })
-		l.ua("100", "hangup")
+		l.WaitChannel("PJSIP/101-", "Ringing") // a hangup before the call rings may find no call
+		l.UA("100", "hangup")
 		if v := l.verdict(e.Call); v.Outcome != ledger.Ignored || v.Reason != ledger.ReasonInternal {
 			t.Errorf("internal call: verdict %+v, want ignored internal", v)
 		}
 	})
 	t.Run("Outbound", func(t *testing.T) {
-		l.t = t
-		l.dial("100", "95550001")
+		l.use(t)
+		l.Dial("100", "95550001")
 		e := l.await("outbound call", func(e ledger.Event) bool { return e.Kind == ledger.EventInternal && e.Hint == ledger.ReasonOutbound })
-		l.ua("100", "hangup")
+		l.WaitChannel("PJSIP/carrier-", "Ringing")
+		l.UA("100", "hangup")
 		if v := l.verdict(e.Call); v.Outcome != ledger.Ignored || v.Reason != ledger.ReasonOutbound {
 			t.Errorf("outbound call: verdict %+v, want ignored outbound", v)
 		}
 	})
 	t.Run("Voicemail", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551011")
+		l.use(t)
+		l.Dial("carrier", "5551011")
 		call := l.offered("5551011")
 		l.event(call, ledger.EventPBXAnswered, "PJSIP/carrier-")
-		l.ua("carrier", "hangup")
+		l.UA("carrier", "hangup")
 		l.check("voicemail", l.verdict(call), missed(ledger.ReasonVoicemail, "5551011"))
 	})
 	t.Run("IVRAbandon", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551003")
+		l.use(t)
+		l.Dial("carrier", "5551003")
 		call := l.offered("5551003")
 		l.event(call, ledger.EventPBXAnswered, "PJSIP/carrier-")
-		l.ua("carrier", "hangup")
+		l.UA("carrier", "hangup")
 		l.check("ivr", l.verdict(call), missed(ledger.ReasonIVRAbandon, "5551003"))
 	})
 	t.Run("QueueTimeout", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551012")
+		l.use(t)
+		l.Dial("carrier", "5551012")
 		call := l.offered("5551012")
 		l.check("queue timeout", l.verdict(call), missed(ledger.ReasonQueueTimeout, "5551012"))
 	})
 	t.Run("QueueAnswered", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551002")
+		l.use(t)
+		l.Dial("carrier", "5551002")
 		call := l.offered("5551002")
 		l.event(call, ledger.EventRinging, "PJSIP/101-")
-		l.ua("101", "accept")
+		l.UA("101", "accept")
 		l.event(call, ledger.EventConnected, "PJSIP/101-")
-		l.ua("101", "hangup")
+		l.UA("101", "hangup")
 		l.check("queue answered", l.verdict(call), answered("5551002"))
 	})
 	t.Run("LocalRingGroupAnswered", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551006")
+		l.use(t)
+		l.Dial("carrier", "5551006")
 		call := l.offered("5551006")
 		l.event(call, ledger.EventRinging, "PJSIP/101-")
-		l.ua("101", "accept")
+		l.UA("101", "accept")
 		l.event(call, ledger.EventConnected, "PJSIP/101-")
-		l.ua("carrier", "hangup")
+		l.UA("carrier", "hangup")
 		l.check("local ring group answered", l.verdict(call), answered("5551006"))
 	})
 	t.Run("LocalRingGroupNoAnswer", func(t *testing.T) {
-		l.t = t
-		l.dial("carrier", "5551013")
+		l.use(t)
+		l.Dial("carrier", "5551013")
 		call := l.offered("5551013")
 		l.check("local ring group no answer", l.verdict(call), missed(ledger.ReasonNoAnswer, "5551013"))
 	})
 	t.Run("AsteriskRestart", func(t *testing.T) {
-		l.t = t
+		l.use(t)
 		before := src.State().Reconnects
-		l.sh("restart-asterisk")
+		l.RestartAsterisk()
 		for end := time.Now().Add(20 * time.Second); ; {
 			if st := src.State(); st.Connected && st.Reconnects > before {
 				break
@@ -368,105 +322,13 @@ func TestLab(t *testing.T) {
 		if err := src.rest.do(ctx, "GET", "/applications/"+cfg.App, nil, &app); err != nil || len(app.EventsAllowed) != len(handledTypes)+1 {
 			t.Errorf("application after the restart: %+v, %v; want the event filter set again", app, err)
 		}
-		l.dial("carrier", "5551000")
+		l.Dial("carrier", "5551000")
 		call := l.offered("5551000")
 		l.event(call, ledger.EventRinging, "PJSIP/10")
-		l.ua("carrier", "hangup")
+		l.UA("carrier", "hangup")
 		l.check("call after the restart", l.verdict(call), missed(ledger.ReasonCallerHangup, "5551000"))
 	})
 	if st := src.State(); st.Malformed != 0 || len(st.Warnings) != 0 {
 		t.Errorf("state %+v: want no malformed event and no warning (channelvars are set)", st)
 	}
 }
-
-// sipCall is a raw SIP INVITE from the carrier's second address with a
-// withheld caller: From: Anonymous, P-Asserted-Identity with the real
-// number, Privacy: id. baresip cannot send these headers.
-type sipCall struct {
-	conn                       *net.UDPConn
-	dst                        *net.UDPAddr
-	ruri, branch, ftag, callID string
-	responses                  chan string
-}
-
-func randHex() string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func withheldInvite(did, pai string) (*sipCall, error) {
-	src := &net.UDPAddr{IP: net.ParseIP("127.0.10.3"), Port: 5070}
-	dst := &net.UDPAddr{IP: net.ParseIP("127.0.10.1"), Port: 5060}
-	conn, err := net.ListenUDP("udp", src)
-	if err != nil {
-		return nil, fmt.Errorf("withheld caller: %w", err)
-	}
-	c := &sipCall{conn: conn, dst: dst, ruri: "sip:" + did + "@127.0.10.1", branch: "z9hG4bK-" + randHex(),
-		ftag: randHex(), callID: randHex() + "@127.0.10.3", responses: make(chan string, 16)}
-	go func() {
-		buf := make([]byte, 65535)
-		for {
-			n, _, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				close(c.responses)
-				return
-			}
-			c.responses <- string(buf[:n])
-		}
-	}()
-	sdp := "v=0\r\no=- 1 1 IN IP4 127.0.10.3\r\ns=-\r\nc=IN IP4 127.0.10.3\r\nt=0 0\r\nm=audio 31998 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-	extra := "Contact: <sip:carrier@127.0.10.3:5070>\r\nP-Asserted-Identity: <sip:" + pai + "@127.0.10.3>\r\nPrivacy: id\r\nContent-Type: application/sdp\r\n"
-	if err := c.send("INVITE", "INVITE", "", extra, sdp); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-func (c *sipCall) send(method, cseq, toTag, extra, body string) error {
-	to := "<" + c.ruri + ">"
-	if toTag != "" {
-		to += ";tag=" + toTag
-	}
-	msg := method + " " + c.ruri + " SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP 127.0.10.3:5070;branch=" + c.branch + ";rport\r\n" +
-		"Max-Forwards: 70\r\n" +
-		`From: "Anonymous" <sip:anonymous@anonymous.invalid>;tag=` + c.ftag + "\r\n" +
-		"To: " + to + "\r\nCall-ID: " + c.callID + "\r\nCSeq: 1 " + cseq + "\r\n" + extra +
-		fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body)) + body
-	_, err := c.conn.WriteToUDP([]byte(msg), c.dst)
-	return err
-}
-
-// cancel CANCELs the ringing INVITE and ACKs its final answer (487).
-func (c *sipCall) cancel() error {
-	if err := c.send("CANCEL", "CANCEL", "", "", ""); err != nil {
-		return err
-	}
-	timeout := time.After(5 * time.Second)
-	for {
-		select {
-		case r, ok := <-c.responses:
-			if !ok {
-				return fmt.Errorf("withheld caller: socket closed before the final answer")
-			}
-			if !strings.Contains(r, "CSeq: 1 INVITE") || strings.HasPrefix(r, "SIP/2.0 1") {
-				continue
-			}
-			tag := ""
-			for _, line := range strings.Split(r, "\r\n") {
-				if strings.HasPrefix(strings.ToLower(line), "to:") {
-					if _, t, ok := strings.Cut(line, "tag="); ok {
-						tag, _, _ = strings.Cut(t, ";")
-					}
-				}
-			}
-			return c.send("ACK", "ACK", tag, "", "")
-		case <-timeout:
-			return fmt.Errorf("withheld caller: no final answer to the INVITE after CANCEL")
-		}
-	}
-}
-
-func (c *sipCall) close() { c.conn.Close() }

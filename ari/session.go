@@ -80,7 +80,7 @@ func (s *Source) session(ctx context.Context, out chan<- ledger.Event) (time.Dur
 
 	emit := func(e ledger.Event) error {
 		// zerolog builds nothing when debug is off
-		ev := s.log.Debug().Str("call", e.Call).Stringer("kind", e.Kind).Str("leg", e.Leg)
+		ev := s.log.Debug().Str("call", PBX+":"+e.Call).Stringer("kind", e.Kind).Str("leg", e.Leg)
 		if e.Hint != "" {
 			ev = ev.Str("hint", string(e.Hint))
 		}
@@ -242,9 +242,9 @@ func (s *Source) setup(ctx context.Context) error {
 		}
 		for _, u := range s.tr.reconcile(alive) {
 			if u.Inbound {
-				s.log.Warn().Str("call", u.Call).Str("from", u.From).Str("leg", u.Leg).Msg("call ended while disconnected from Asterisk: unobserved, no verdict")
+				s.log.Warn().Str("call", PBX+":"+u.Call).Str("from", u.From).Str("leg", u.Leg).Msg("call ended while disconnected from Asterisk: unobserved, no verdict")
 			} else {
-				s.log.Debug().Str("call", u.Call).Str("leg", u.Leg).Msg("internal call ended while disconnected")
+				s.log.Debug().Str("call", PBX+":"+u.Call).Str("leg", u.Leg).Msg("internal call ended while disconnected")
 			}
 		}
 	}

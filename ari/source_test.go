@@ -273,7 +273,7 @@ func TestSource_DropReconcile(t *testing.T) {
 			break
 		}
 	}
-	if !strings.Contains(h.logs.String(), `"call":"`+a.Call+`"`) || !strings.Contains(h.logs.String(), "unobserved") {
+	if !strings.Contains(h.logs.String(), `"call":"asterisk:`+a.Call+`"`) || !strings.Contains(h.logs.String(), "unobserved") {
 		t.Errorf("the unobserved call is not logged:\n%s", h.logs.String())
 	}
 	st := h.src.State()

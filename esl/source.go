@@ -320,7 +320,7 @@ func (ss *session) settle() {
 	gone := ss.tr.forgetMissing(ss.missing)
 	ss.missing = nil
 	for _, uuid := range gone {
-		ss.log.Warn().Str("call", uuid).Msg("call ended while disconnected from FreeSWITCH; its outcome was not observed and is not guessed")
+		ss.log.Warn().Str("call", PBX+":"+uuid).Msg("call ended while disconnected from FreeSWITCH; its outcome was not observed and is not guessed")
 	}
 	if len(gone) > 0 {
 		ss.mu.Lock()
@@ -468,7 +468,7 @@ func (ss *session) skip(msg string, err error) {
 
 // emit hands a ledger event on, waiting for room.
 func (ss *session) emit(ev ledger.Event) error {
-	ss.log.Debug().Str("call", ev.Call).Stringer("kind", ev.Kind).Str("hint", string(ev.Hint)).
+	ss.log.Debug().Str("call", PBX+":"+ev.Call).Stringer("kind", ev.Kind).Str("hint", string(ev.Hint)).
 		Time("at", ev.At).Msg("call event")
 	select {
 	case ss.events <- ev:

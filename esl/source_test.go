@@ -323,7 +323,7 @@ func TestSource_Reconcile(t *testing.T) {
 	}
 	found := false
 	for _, l := range r.log.lines(t) {
-		if l["call"] == lostCall && strings.Contains(l["message"].(string), "not observed") {
+		if l["call"] == esl.PBX+":"+lostCall && strings.Contains(l["message"].(string), "not observed") {
 			found = true
 		}
 	}

@@ -238,7 +238,7 @@ func (t *translator) hangupComplete(uuid string, e *Event, emit func(ledger.Even
 	s.read(e)
 	evs := t.storyEvents(k, uuid, e, &s)
 	if k == legTrunk {
-		t.log.Info().Str("call", uuid).Str("from", t.show(callerNumber(e))).Bool("withheld", withheld(e)).
+		t.log.Info().Str("call", PBX+":"+uuid).Str("from", t.show(callerNumber(e))).Bool("withheld", withheld(e)).
 			Str("line", t.line(e, true)).Bool("bridged", s.connected).Str("bridged_to", e.Var("last_bridge_to")).
 			Bool("pbx_answered", !s.answeredAt.IsZero()).Str("originate_disposition", s.disposition).
 			Str("dialstatus", s.dialstatus).Str("sip_hangup_disposition", s.sipHangup).
@@ -411,7 +411,7 @@ func (t *translator) expire() {
 
 func (t *translator) evict(l *leg, why string) {
 	if l.kind != legOther {
-		t.log.Debug().Str("call", l.uuid).Str("why", why).Msg("forgetting a call in progress until it ends")
+		t.log.Debug().Str("call", PBX+":"+l.uuid).Str("why", why).Msg("forgetting a call in progress until it ends")
 	}
 	t.forget(l)
 }

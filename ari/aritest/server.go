@@ -7,6 +7,10 @@
 // silence, event types a client does not know, and garbage.
 //
 // It knows nothing of textback's translation; it only speaks ARI.
+//
+// Lab (lab.go) drives the real Asterisk of .ci/lab/asterisk for the
+// real-peer tiers: it places SIP calls with the lab's phones and holds the
+// lab's lock so that two test packages never call at once.
 package aritest
 
 import (
