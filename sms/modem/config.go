@@ -58,6 +58,15 @@ type Config struct {
 	// MaxBackoff caps the wait between attempts to reopen a modem that is
 	// unplugged or not answering (default 1m; the first wait is 1s).
 	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// DeliveryReports asks the network for a report of each text's
+	// delivery (TP-SRR) and hands the reports to the Receiver as
+	// sms.Status. Unset (the default) means on when the modem can indicate
+	// them (AT+CNMI=? lists a ds of 1 or 2, or accepts AT+CNMI with ds 2),
+	// off otherwise; false never asks; true asks whenever the modem
+	// accepts a ds of 2 or 1, and warns when it accepts neither. Reports
+	// are matched to texts in memory: one arriving after a restart of
+	// textback is deleted unrecorded.
+	DeliveryReports *bool `yaml:"delivery_reports"`
 	// Number is the SIM's own number in E.164 form, for status and for the
 	// To of received messages. Optional.
 	Number string `yaml:"number"`

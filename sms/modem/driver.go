@@ -38,8 +38,13 @@ type Driver struct {
 	seq    atomic.Int64
 
 	inflight atomic.Int64
+	reports  *reportBook // texts awaiting delivery reports (Run's goroutine)
 
-	jobs    chan *job
+	jobs chan *job
+	// ctl runs a function on Run's goroutine with the live session (tests
+	// use it to send raw commands, such as phonesim's hooks); an error
+	// wrapping errBroken ends the session.
+	ctl     chan func(context.Context, *session) error
 	running atomic.Bool
 	stopped chan struct{} // closed when Run returns
 	ready   chan struct{} // closed when the modem is first ready
@@ -76,6 +81,8 @@ func New(cfg Config, log zerolog.Logger) (*Driver, error) {
 		mr:      newCounter(int(seed[1])),
 		idBase:  hex.EncodeToString(seed[:]),
 		jobs:    make(chan *job),
+		reports: newReportBook(),
+		ctl:     make(chan func(context.Context, *session) error),
 		stopped: make(chan struct{}),
 		ready:   make(chan struct{}),
 	}

@@ -23,13 +23,23 @@ type recorder struct {
 	got      []sms.Inbound
 	statuses []sms.Status
 	changed  chan struct{}
+	// failStatus makes UpdateStatus fail; onCall runs at every Receive
+	// and UpdateStatus, before it returns.
+	failStatus error
+	onCall     func()
+	statusCh   chan struct{}
 }
 
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 100)} }
+func newRecorder() *recorder {
+	return &recorder{changed: make(chan struct{}, 1000), statusCh: make(chan struct{}, 1000)}
+}
 
 func (r *recorder) Receive(ctx context.Context, in sms.Inbound) error {
 	r.mu.Lock()
 	defer func() { r.mu.Unlock(); r.changed <- struct{}{} }()
+	if r.onCall != nil {
+		r.onCall()
+	}
 	if r.fail != nil {
 		return r.fail
 	}
@@ -39,8 +49,61 @@ func (r *recorder) Receive(ctx context.Context, in sms.Inbound) error {
 
 func (r *recorder) UpdateStatus(ctx context.Context, st sms.Status) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	defer func() { r.mu.Unlock(); r.statusCh <- struct{}{} }()
+	if r.onCall != nil {
+		r.onCall()
+	}
+	if r.failStatus != nil {
+		return r.failStatus
+	}
 	r.statuses = append(r.statuses, st)
+	return nil
+}
+
+func (r *recorder) setFailStatus(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failStatus = err
+}
+
+func (r *recorder) gotStatuses() []sms.Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sms.Status(nil), r.statuses...)
+}
+
+// waitStatus waits for the next UpdateStatus call.
+func (r *recorder) waitStatus(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.statusCh:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no UpdateStatus call within 10s")
+	}
+}
+
+// do runs f on Run's goroutine with the live session and returns its
+// error. Whatever Run was handling before (an indication, a send) is
+// finished when f runs: a barrier as well as a way to send raw commands.
+func (d *Driver) do(t *testing.T, f func(ctx context.Context, s *session) error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	g := func(ctx context.Context, s *session) error {
+		err := f(ctx, s)
+		done <- err
+		return err
+	}
+	select {
+	case d.ctl <- g:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run's goroutine not free within 30s: %+v", d.Status())
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(60 * time.Second):
+		t.Fatal("function on Run's goroutine did not return within 60s")
+	}
 	return nil
 }
 

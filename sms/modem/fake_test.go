@@ -34,6 +34,7 @@ type fakeModem struct {
 	cmds          []string           // every command line received
 	cnma          int
 	notRegistered bool
+	cnmiTest      string // the answer to AT+CNMI=? ("": ERROR)
 	link          *fakeLink
 	opens         int
 }
@@ -304,6 +305,11 @@ func (l *fakeLink) command(line string) {
 	locked := f.pin != "" && !f.unlocked
 	var normal []string
 	switch {
+	case up == "AT+CNMI=?":
+		normal = []string{"ERROR"}
+		if f.cnmiTest != "" {
+			normal = []string{f.cnmiTest, "OK"}
+		}
 	case up == "AT", up == "ATZ", up == "ATE0", strings.HasPrefix(up, "AT+CMGF="), strings.HasPrefix(up, "AT+CMEE="),
 		strings.HasPrefix(up, "AT+CNMI="), strings.HasPrefix(up, "AT+CSCA="):
 		normal = okReply

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,8 +17,10 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/warthog618/modem/at"
 	wsms "github.com/warthog618/sms"
 	"github.com/warthog618/sms/encoding/pdumode"
+	"github.com/warthog618/sms/encoding/tpdu"
 
 	"github.com/textback/textback/sms"
 )
@@ -30,6 +33,14 @@ func labDevice(t *testing.T) string {
 	dev := os.Getenv("TEXTBACK_LAB_PHONESIM")
 	if dev == "" {
 		t.Skip("TEXTBACK_LAB_PHONESIM is not set (start .ci/lab/phonesim/start.sh and set it to its tty)")
+	}
+	// socat re-creates the pty link shortly after each close (and
+	// start.sh after a restart): give it a moment.
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(dev); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if _, err := os.Stat(dev); err != nil {
 		t.Fatalf("TEXTBACK_LAB_PHONESIM=%s: %v (is .ci/lab/phonesim/start.sh running?)", dev, err)
@@ -58,7 +69,12 @@ func labState() string {
 // socat's -x hex log.
 func socatWritten(t *testing.T, offset int64) []byte {
 	t.Helper()
-	f, err := os.Open(filepath.Join(labState(), "phonesim", "socat.log"))
+	return parseSocatLog(t, filepath.Join(labState(), "phonesim", "socat.log"), offset)
+}
+
+func parseSocatLog(t *testing.T, path string, offset int64) []byte {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("socat byte log: %v", err)
 	}
@@ -138,14 +154,26 @@ func decodeSent(t *testing.T, written []byte) (texts []sms.Message, refs []int) 
 	return texts, refs
 }
 
-func startLab(t *testing.T, dev string, rcv sms.Receiver) *Driver {
-	t.Helper()
-	cfg := Config{Device: dev, MinGap: -1, MaxPerHour: -1, MaxPerDay: -1, SendTimeout: 10 * time.Second, Number: "+15555551000"}
-	log := zerolog.Nop()
+func labConfig(dev string) Config {
+	return Config{Device: dev, MinGap: -1, MaxPerHour: -1, MaxPerDay: -1, SendTimeout: 10 * time.Second, Number: "+15555551000"}
+}
+
+func labLog(t *testing.T) zerolog.Logger {
 	if testing.Verbose() {
-		log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+		return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
 	}
-	d, err := New(cfg, log)
+	return zerolog.Nop()
+}
+
+// startLab runs a Driver on phonesim (cfg changed by mod, if not nil) and
+// waits until it is ready.
+func startLab(t *testing.T, dev string, rcv sms.Receiver, mod ...func(*Config)) *Driver {
+	t.Helper()
+	cfg := labConfig(dev)
+	for _, m := range mod {
+		m(&cfg)
+	}
+	d, err := New(cfg, labLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,13 +254,7 @@ func TestLab_Phonesim(t *testing.T) {
 
 	// Inbound: phonesim stores the text and sends +CMTI; the driver reads,
 	// hands it to the Receiver, then deletes it.
-	inject := func(from, body string) {
-		t.Helper()
-		out, err := exec.Command("../../.ci/lab/phonesim/inject-sms.sh", from, body).CombinedOutput()
-		if err != nil {
-			t.Fatalf("inject-sms.sh: %v %s", err, out)
-		}
-	}
+	inject := func(from, body string) { t.Helper(); labInject(t, from, body) }
 	inject("+15551234567", "STOP")
 	rcv.waitReceive(t)
 	long := strings.Repeat("I called about the leaking tap. ", 7)
@@ -250,5 +272,259 @@ func TestLab_Phonesim(t *testing.T) {
 	}
 	if n := strings.Count(string(socatWritten(t, off)), "AT+CMGD="); n < 3 {
 		t.Errorf("driver deleted %d stored messages, want 3 (STOP and two segments)", n)
+	}
+}
+
+// labInject has phonesim store a text from sender and indicate it with
+// +CMTI (long texts: one stored segment each).
+func labInject(t *testing.T, from, body string) {
+	t.Helper()
+	out, err := exec.Command("../../.ci/lab/phonesim/inject-sms.sh", from, body).CombinedOutput()
+	if err != nil {
+		t.Fatalf("inject-sms.sh: %v %s", err, out)
+	}
+}
+
+// labStart (re)starts phonesim in a mode: "" plain, "--pin-locked".
+func labStart(t *testing.T, mode string) {
+	t.Helper()
+	args := []string{}
+	if mode != "" {
+		args = append(args, mode)
+	}
+	out, err := exec.Command("../../.ci/lab/phonesim/start.sh", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("start.sh %s: %v\n%s", mode, err, out)
+	}
+	t.Logf("start.sh %s: %s", mode, strings.TrimSpace(string(out)))
+}
+
+// logSizeNow is logSize for other goroutines (no t.Fatal): -1 on error.
+func logSizeNow() int64 {
+	fi, err := os.Stat(filepath.Join(labState(), "phonesim", "socat.log"))
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// writtenBetween is what the driver wrote to phonesim between two byte
+// log offsets.
+func writtenBetween(t *testing.T, from, to int64) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(labState(), "phonesim", "socat.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, to-from)
+	if _, err := f.ReadAt(buf, from); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(t.TempDir(), "prefix.log")
+	if err := os.WriteFile(tmp, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return string(parseSocatLog(t, tmp, 0))
+}
+
+// The SIM needs PIN 2468: Run unlocks it with the right PIN; with a wrong
+// one it sends AT+CPIN exactly once and stops with an error that shows
+// no PIN. phonesim is put back in plain mode afterwards.
+func TestLab_PINLocked(t *testing.T) {
+	dev := labDevice(t)
+	labStart(t, "--pin-locked")
+	t.Cleanup(func() { // before labDevice's unlock: others find a plain SIM
+		if out, err := exec.Command("../../.ci/lab/phonesim/start.sh").CombinedOutput(); err != nil {
+			t.Errorf("restoring plain phonesim: start.sh: %v\n%s", err, out)
+		}
+	})
+	t.Run("RightPIN", func(t *testing.T) {
+		off := logSize(t)
+		d := startLab(t, dev, newRecorder(), func(c *Config) { c.PIN = "2468" })
+		if st := d.Status(); st.SIM != "READY" {
+			t.Errorf("SIM %q after the PIN, want READY", st.SIM)
+		}
+		if _, err := send(t, d, "+15550001111", "Sent after the PIN."); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		w := string(socatWritten(t, off))
+		if n := strings.Count(w, `AT+CPIN="`); n != 1 || !strings.Contains(w, `AT+CPIN="2468"`) {
+			t.Errorf("driver wrote AT+CPIN=\"...\" %d times, want once with 2468:\n%q", n, w)
+		}
+		if got, _ := decodeSent(t, []byte(w)); len(got) != 1 || got[0].Body != "Sent after the PIN." {
+			t.Errorf("phonesim received %+v", got)
+		}
+	})
+	t.Run("WrongPIN", func(t *testing.T) {
+		off := logSize(t)
+		cfg := labConfig(dev)
+		cfg.PIN = "1357"
+		d, err := New(cfg, labLog(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		err = d.Run(ctx, newRecorder())
+		if ctx.Err() != nil {
+			t.Fatal("Run kept going for 60s after a wrong PIN; want it to stop")
+		}
+		if err == nil || !strings.Contains(err.Error(), "rejected the PIN") {
+			t.Errorf("Run: %v, want an error saying the SIM rejected the PIN", err)
+		}
+		for _, pin := range []string{"1357", "2468"} {
+			if err != nil && strings.Contains(err.Error(), pin) {
+				t.Errorf("Run's error shows a PIN: %v", err)
+			}
+		}
+		w := string(socatWritten(t, off))
+		if n := strings.Count(w, `AT+CPIN="`); n != 1 || !strings.Contains(w, `AT+CPIN="1357"`) {
+			t.Errorf("driver wrote AT+CPIN=\"...\" %d times, want exactly once (1357):\n%q", n, w)
+		}
+		if strings.Contains(w, "AT+CMGS") || strings.Contains(w, "AT+CMGL") {
+			t.Errorf("driver went on after the rejected PIN:\n%q", w)
+		}
+	})
+}
+
+// AT+XHANG never answers: the command times out, the driver resynchronises
+// on the same connection (AT until the line is in step, no reopen), and
+// the next text goes out once.
+func TestLab_HangResync(t *testing.T) {
+	dev := labDevice(t)
+	d := startLab(t, dev, newRecorder(), func(c *Config) { c.CommandTimeout = 2 * time.Second })
+	off := logSize(t)
+	err := d.do(t, func(ctx context.Context, s *session) error {
+		_, err := s.cmd(ctx, "+XHANG", 0)
+		return err
+	})
+	if !errors.Is(err, at.ErrDeadlineExceeded) {
+		t.Fatalf("AT+XHANG: %v, want a timeout", err)
+	}
+	if errors.Is(err, errBroken) {
+		t.Fatalf("AT+XHANG: %v: the resynchronisation failed", err)
+	}
+	if st := d.Status(); st.State != StateReady {
+		t.Errorf("state %s after the hang, want ready", st.State)
+	}
+	if _, err := send(t, d, "+15550001111", "After the hang."); err != nil {
+		t.Fatalf("Send after the hang: %v", err)
+	}
+	w := string(socatWritten(t, off))
+	i := strings.Index(w, "AT+XHANG\r")
+	if i < 0 || !strings.Contains(w[i+len("AT+XHANG\r"):], "AT\r") {
+		t.Errorf("no resynchronising AT after AT+XHANG:\n%q", w)
+	}
+	if strings.Contains(w, "ATZ") {
+		t.Errorf("driver reopened the modem (ATZ) instead of resynchronising:\n%q", w)
+	}
+	if got, _ := decodeSent(t, []byte(w)); len(got) != 1 || got[0].Body != "After the hang." {
+		t.Errorf("phonesim received %+v, want the text after the hang once", got)
+	}
+}
+
+// An inbound +CMT (phonesim's AT+XCMTLEN/AT+XCMT hooks) reaches the
+// Receiver and is acknowledged with AT+CNMA only after Receive returned
+// nil: not while it fails, and not before it is called.
+func TestLab_DirectCMT(t *testing.T) {
+	dev := labDevice(t)
+	rcv := newRecorder()
+	rcv.setFail(errors.New("ledger down"))
+	var sizes []int64 // byte log size at each Receive call
+	rcv.onCall = func() { sizes = append(sizes, logSizeNow()) }
+	off := logSize(t)
+	d := startLab(t, dev, rcv)
+	p := deliverPDUs("+15551234567", "STOP sent directly")[0]
+	n := strings.TrimSpace(p[0][strings.LastIndexByte(p[0], ',')+1:])
+	deliver := func() {
+		t.Helper()
+		err := d.do(t, func(ctx context.Context, s *session) error {
+			if _, err := s.cmd(ctx, "+XCMTLEN="+n, 0); err != nil {
+				return err
+			}
+			_, err := s.cmd(ctx, "+XCMT="+p[1], 0)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("phonesim +CMT hook: %v", err)
+		}
+	}
+	deliver()
+	rcv.waitReceive(t) // fails
+	_ = d.do(t, func(context.Context, *session) error { return nil })
+	if w := string(socatWritten(t, off)); strings.Contains(w, "AT+CNMA") {
+		t.Fatalf("+CMT acknowledged although Receive failed:\n%q", w)
+	}
+	rcv.setFail(nil)
+	deliver() // the network delivers it again
+	rcv.waitReceive(t)
+	_ = d.do(t, func(context.Context, *session) error { return nil })
+	if got := rcv.inbound(); len(got) != 1 || got[0].Body != "STOP sent directly" || got[0].From != "+15551234567" {
+		t.Fatalf("Receiver got %+v", got)
+	}
+	w := string(socatWritten(t, off))
+	if c := strings.Count(w, "AT+CNMA"); c != 1 {
+		t.Errorf("AT+CNMA written %d times, want once (after the recorded delivery):\n%q", c, w)
+	}
+	rcv.mu.Lock()
+	last := sizes[len(sizes)-1]
+	rcv.mu.Unlock()
+	if before := writtenBetween(t, off, last); strings.Contains(before, "AT+CNMA") {
+		t.Errorf("AT+CNMA written before Receive was called:\n%q", before)
+	}
+}
+
+// A text whose Receive fails stays on phonesim's SIM (no AT+CMGD, still
+// listed by AT+CMGL) and is delivered at a later sweep, then deleted.
+func TestLab_ReceiveFailureKeepsOnSIM(t *testing.T) {
+	dev := labDevice(t)
+	rcv := newRecorder()
+	rcv.setFail(errors.New("ledger full"))
+	off := logSize(t)
+	d := startLab(t, dev, rcv, func(c *Config) { c.HealthInterval = 300 * time.Millisecond })
+	labInject(t, "+15551112222", "HELP please")
+	rcv.waitReceive(t) // failed, from the +CMTI
+	rcv.waitReceive(t) // failed again, from a retry sweep
+	list := func() []listed {
+		t.Helper()
+		var l []listed
+		err := d.do(t, func(ctx context.Context, s *session) error {
+			info, err := s.cmd(ctx, "+CMGL=4", 0)
+			if emptyStore(err) { // phonesim's answer for an empty store
+				return nil
+			}
+			l = parseCMGL(info)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("AT+CMGL=4: %v", err)
+		}
+		return l
+	}
+	l := list()
+	if len(l) != 1 {
+		t.Fatalf("SIM holds %d messages after the failed Receive, want it kept", len(l))
+	}
+	if tp, err := decodePDU(l[0].pdu, 0); err != nil {
+		t.Errorf("kept message: %v", err)
+	} else if b, err := wsms.Decode([]*tpdu.TPDU{tp}); err != nil || string(b) != "HELP please" {
+		t.Errorf("kept message %q %v, want HELP please", b, err)
+	}
+	if w := string(socatWritten(t, off)); strings.Contains(w, "AT+CMGD") {
+		t.Fatalf("driver deleted a message whose Receive failed:\n%q", w)
+	}
+	rcv.setFail(nil)
+	for len(rcv.inbound()) == 0 {
+		rcv.waitReceive(t)
+	}
+	if got := rcv.inbound(); len(got) != 1 || got[0].Body != "HELP please" || got[0].From != "+15551112222" {
+		t.Fatalf("Receiver got %+v", got)
+	}
+	if l := list(); len(l) != 0 {
+		t.Errorf("SIM still holds %d messages after the recorded delivery", len(l))
+	}
+	if w := string(socatWritten(t, off)); !strings.Contains(w, "AT+CMGD="+strconv.Itoa(l[0].idx)+"\r") {
+		t.Errorf("no AT+CMGD=%d after the delivery:\n%q", l[0].idx, w)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/warthog618/modem/at"
 	wsms "github.com/warthog618/sms"
 	"github.com/warthog618/sms/encoding/pdumode"
 	"github.com/warthog618/sms/encoding/tpdu"
@@ -45,7 +46,7 @@ func (in *inbox) handle(ctx context.Context, ind indication) error {
 			return in.sweep(ctx)
 		}
 		return in.readStored(ctx, idx)
-	case indCMT:
+	case indCMT, indCDS:
 		return in.direct(ctx, ind.lines)
 	}
 	return nil
@@ -55,6 +56,11 @@ func (in *inbox) handle(ctx context.Context, ind indication) error {
 // arrived while textback was down, or whose recording failed before.
 func (in *inbox) sweep(ctx context.Context) error {
 	info, err := in.s.cmd(ctx, "+CMGL=4", 0)
+	if err != nil {
+		if emptyStore(err) {
+			info, err = nil, nil
+		}
+	}
 	if err != nil {
 		if isRefusal(err) {
 			in.s.d.log.Warn().Err(err).Msg("cannot list stored messages")
@@ -69,6 +75,14 @@ func (in *inbox) sweep(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// emptyStore reports whether err is the +CMS ERROR: 321 (invalid memory
+// index) some modems, phonesim among them, answer AT+CMGL with when the
+// store is empty.
+func emptyStore(err error) bool {
+	var cms at.CMSError
+	return errors.As(err, &cms) && strings.TrimSpace(string(cms)) == "321"
 }
 
 // retry sweeps again when the Receiver failed earlier.
@@ -118,12 +132,21 @@ func (in *inbox) take(ctx context.Context, idx int, hexPDU string, wantLen int) 
 		return in.ack(ctx, []int{idx}, true)
 	}
 	if tp.SmsType() == tpdu.SmsStatusReport {
-		st := statusOf(tp)
-		if err := in.s.rcv.UpdateStatus(ctx, st); err != nil {
-			log.Warn().Err(err).Msg("delivery report not recorded; kept on the SIM")
-			in.again = true
-			return in.ack(ctx, []int{idx}, false)
+		r := in.s.d.reports.lookup(tp)
+		log := log.With().Int("mr", int(tp.MR)).Str("code", r.st.Code).Logger()
+		if !r.known {
+			log.Info().Msg("delivery report for no text of this process (sent before a restart?); dropped")
+			return in.ack(ctx, []int{idx}, true)
 		}
+		if r.final {
+			if err := in.s.rcv.UpdateStatus(ctx, r.st); err != nil {
+				log.Warn().Err(err).Msg("delivery report not recorded; kept for later")
+				in.again = true
+				return in.ack(ctx, []int{idx}, false)
+			}
+			log.Info().Str("provider_id", r.st.ProviderID).Bool("delivered", r.st.Delivered).Stringer("outcome", r.st.Outcome).Msg("delivery report")
+		}
+		r.apply()
 		return in.ack(ctx, []int{idx}, true)
 	}
 	key, multi := concatKey(tp)
@@ -234,22 +257,6 @@ func inboundOf(segs []*tpdu.TPDU, body, to string) sms.Inbound {
 	}
 }
 
-// statusOf turns an SMS-STATUS-REPORT into an sms.Status. Its ProviderID
-// is the message reference; the core matches it against the references
-// at the end of the ProviderID Send returned.
-func statusOf(tp *tpdu.TPDU) sms.Status {
-	st := sms.Status{Provider: "modem", ProviderID: strconv.Itoa(int(tp.MR)), At: tp.DT.Time, Code: "TP-ST " + strconv.Itoa(int(tp.ST))}
-	switch {
-	case tp.ST < 0x20: // 0x00-0x1f: delivered (or replaced)
-		st.Delivered = true
-	case tp.ST < 0x40: // temporary error, the SC still tries
-		st.Outcome = sms.Unknown
-	default: // permanent error, or temporary error the SC gave up on
-		st.Outcome = sms.Rejected
-	}
-	return st
-}
-
 // parseIndex reads the index of `+CMTI: "SM",3`.
 func parseIndex(line string) (int, bool) {
 	i := strings.LastIndexByte(line, ',')
@@ -260,9 +267,13 @@ func parseIndex(line string) (int, bool) {
 	return n, err == nil && n >= 0
 }
 
-// cmtLength reads the TPDU length of `+CMT: ,25` (0 when absent).
+// cmtLength reads the TPDU length of `+CMT: ,25` or `+CDS: 25` (0 when
+// absent).
 func cmtLength(line string) int {
 	i := strings.LastIndexByte(line, ',')
+	if i < 0 {
+		i = strings.IndexByte(line, ':')
+	}
 	if i < 0 {
 		return 0
 	}

@@ -17,8 +17,20 @@ import (
 // encode splits body into SMS-SUBMIT TPDUs for to: GSM-7 when it can carry
 // the text, UCS-2 otherwise (never splitting a surrogate pair), with the
 // driver's shared concatenation reference.
-func (d *Driver) encode(to, body string) ([]tpdu.TPDU, error) {
-	return wsms.Encode([]byte(body), refOption{d.concat, d.mr}, wsms.To(to))
+func (d *Driver) encode(to, body string, reports bool) ([]tpdu.TPDU, error) {
+	opts := []wsms.EncoderOption{refOption{d.concat, d.mr}, wsms.To(to)}
+	if reports {
+		opts = append(opts, wsms.WithTemplateOption(srrOption{}))
+	}
+	return wsms.Encode([]byte(body), opts...)
+}
+
+// srrOption sets TP-SRR: the network sends a status report on delivery.
+type srrOption struct{}
+
+func (srrOption) ApplyTPDUOption(t *tpdu.TPDU) error {
+	t.FirstOctet |= tpdu.FoSRR
+	return nil
 }
 
 // send paces and sends one job. It finishes the job in every case and
@@ -39,6 +51,11 @@ func (s *session) send(ctx context.Context, j *job) error {
 		ev.Err(serr).Stringer("outcome", o).Bool("abandoned_by_caller", j.ctx.Err() != nil).Msg("text not accepted")
 	} else {
 		log.Info().Str("provider_id", res.ProviderID).Int("segments", res.Segments).Msg("text accepted by the modem")
+	}
+	if broken != nil {
+		// Down before Send returns, so that a caller seeing the result
+		// does not find the driver still "ready" with a dead session.
+		d.setState(StateDown, broken.Error())
 	}
 	j.finish(res, serr)
 	return broken
@@ -91,7 +108,7 @@ func (s *session) transmit(ctx context.Context, j *job) (res sms.Result, serr er
 	d := s.d
 	// Registration is not checked here: a modem that is not registered
 	// answers +CMS ERROR: 331 (Temporary), and some report it wrongly.
-	pdus, err := d.encode(j.m.To, j.m.Body)
+	pdus, err := d.encode(j.m.To, j.m.Body, s.reports)
 	if err != nil {
 		return res, &sms.Error{Outcome: sms.Rejected, Message: "cannot encode the text", Err: err}, nil
 	}
@@ -133,7 +150,11 @@ func (s *session) transmit(ctx context.Context, j *job) (res sms.Result, serr er
 		}
 		mrs = append(mrs, mr)
 	}
-	return sms.Result{ProviderID: d.providerID(mrs), Segments: len(pdus)}, nil, nil
+	id := d.providerID(mrs)
+	if s.reports {
+		d.reports.sent(id, mrs)
+	}
+	return sms.Result{ProviderID: id, Segments: len(pdus)}, nil, nil
 }
 
 // failure classifies a failed AT+CMGS and brings the session back in step.

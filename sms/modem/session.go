@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -31,7 +32,10 @@ type session struct {
 
 	info       Info
 	registered bool
-	rx         *inbox
+	// reports is whether delivery reports are requested (TP-SRR): the
+	// modem indicates them.
+	reports bool
+	rx      *inbox
 }
 
 // errBroken wraps the errors after which the session must be rebuilt.
@@ -84,6 +88,10 @@ func (d *Driver) session(ctx context.Context, rcv sms.Receiver) error {
 			}
 		case ind := <-s.inds:
 			if err := s.rx.handle(ctx, ind); err != nil {
+				return err
+			}
+		case f := <-d.ctl:
+			if err := f(ctx, s); errors.Is(err, errBroken) {
 				return err
 			}
 		case <-health.C:
@@ -141,15 +149,11 @@ func (s *session) init(ctx context.Context) error {
 	if err := s.a.AddIndication("+CDSI:", s.queue(indCDSI)); err != nil {
 		return fmt.Errorf("init: +CDSI handler: %w", err)
 	}
-	// New texts stored and indicated with +CMTI (durable until deleted),
-	// delivery reports likewise with +CDSI where the modem can.
-	if _, err := s.cmd(ctx, "+CNMI=2,1,0,2,0", 0); err != nil {
-		if !isRefusal(err) {
-			return fmt.Errorf("init: AT+CNMI: %w", err)
-		}
-		if _, err := s.cmd(ctx, "+CNMI=2,1,0,0,0", 0); err != nil {
-			return fmt.Errorf("init: AT+CNMI=2,1,0,0,0 (new message indications): %w", err)
-		}
+	if err := s.a.AddIndication("+CDS:", s.queue(indCDS), at.WithTrailingLine); err != nil {
+		return fmt.Errorf("init: +CDS handler: %w", err)
+	}
+	if err := s.indications(ctx); err != nil {
+		return err
 	}
 	if err := s.refresh(ctx); err != nil {
 		return err
@@ -158,6 +162,87 @@ func (s *session) init(ctx context.Context) error {
 		d.log.Warn().Str("registration", s.info.Registration).Msg("modem reports no network registration; sends will fail while it lasts")
 	}
 	return nil
+}
+
+// indications sets AT+CNMI: new texts stored and indicated with +CMTI
+// (durable until deleted), and delivery reports as Config.DeliveryReports
+// says: stored and indicated with +CDSI (ds 2) or, failing that, sent
+// directly as +CDS and acknowledged with +CNMA (ds 1).
+func (s *session) indications(ctx context.Context) error {
+	want := s.d.cfg.DeliveryReports
+	var dss []string
+	if want == nil || *want {
+		dss = []string{"2", "1"}
+		if info, err := s.cmd(ctx, "+CNMI=?", 0); err == nil {
+			if ds, ok := parseCNMIds(info); ok {
+				dss = slices.DeleteFunc(dss, func(v string) bool { return !slices.Contains(ds, v) })
+			}
+		} else if !isRefusal(err) {
+			return fmt.Errorf("init: AT+CNMI=?: %w", err)
+		}
+		if want == nil && len(dss) > 1 {
+			dss = dss[:1] // unset: only the stored kind, tried blind
+		}
+	}
+	for _, ds := range dss {
+		_, err := s.cmd(ctx, "+CNMI=2,1,0,"+ds+",0", 0)
+		if err == nil {
+			s.reports = true
+			return nil
+		}
+		if !isRefusal(err) {
+			return fmt.Errorf("init: AT+CNMI: %w", err)
+		}
+	}
+	if want != nil && *want {
+		s.d.log.Warn().Msg("the modem cannot indicate delivery reports (AT+CNMI ds 1 or 2); texts are sent without asking for them")
+	}
+	if _, err := s.cmd(ctx, "+CNMI=2,1,0,0,0", 0); err != nil {
+		return fmt.Errorf("init: AT+CNMI=2,1,0,0,0 (new message indications): %w", err)
+	}
+	return nil
+}
+
+// parseCNMIds reads the ds values of `+CNMI: (0,1,2,3),(0,1),(0,1,2),(0),(0,1)`
+// (ranges such as 0-2 expanded).
+func parseCNMIds(info []string) ([]string, bool) {
+	for _, l := range info {
+		v, ok := strings.CutPrefix(l, "+CNMI:")
+		if !ok {
+			continue
+		}
+		var groups []string
+		for {
+			i := strings.IndexByte(v, '(')
+			j := strings.IndexByte(v, ')')
+			if i < 0 || j < i {
+				break
+			}
+			groups = append(groups, v[i+1:j])
+			v = v[j+1:]
+		}
+		if len(groups) < 4 {
+			return nil, false
+		}
+		var out []string
+		for _, f := range strings.Split(groups[3], ",") {
+			f = strings.TrimSpace(f)
+			if a, b, ok := strings.Cut(f, "-"); ok {
+				lo, err1 := strconv.Atoi(a)
+				hi, err2 := strconv.Atoi(b)
+				if err1 != nil || err2 != nil {
+					continue
+				}
+				for n := lo; n <= hi && n < 10; n++ {
+					out = append(out, strconv.Itoa(n))
+				}
+				continue
+			}
+			out = append(out, f)
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // unlock checks the SIM and enters the PIN when it asks for one: at most
@@ -331,7 +416,10 @@ func (s *session) resync(ctx context.Context) error {
 		if errors.Is(err, at.ErrClosed) {
 			return fmt.Errorf("resynchronise: %w", err)
 		}
-		if err != nil {
+		// Any final answer (OK, or ERROR from a modem that refuses a bare
+		// AT, as phonesim does) shows the modem is answering; the quiet
+		// check below catches a stale answer taken for this one.
+		if err != nil && !isRefusal(err) {
 			continue
 		}
 		n := s.rw.read.Load()
@@ -393,6 +481,7 @@ const (
 	indCMTI indKind = iota // +CMTI: "SM",3 - a text stored at index 3
 	indCMT                 // +CMT: ,len + PDU - a text delivered directly
 	indCDSI                // +CDSI: "SM",4 - a delivery report stored
+	indCDS                 // +CDS: len + PDU - a delivery report sent directly
 )
 
 // queue returns a handler that passes lines to Run's goroutine.
