@@ -85,7 +85,7 @@ func (s *Source) session(ctx context.Context, out chan<- ledger.Event) (time.Dur
 			ev = ev.Str("hint", string(e.Hint))
 		}
 		if e.Kind == ledger.EventOffered {
-			ev = ev.Str("from", e.From).Str("line", e.Line).Bool("withheld", e.Withheld)
+			ev = ev.Str("from", s.cfg.ShowNumber(e.From)).Str("line", e.Line).Bool("withheld", e.Withheld)
 		}
 		ev.Msg("call event")
 		select {
@@ -242,7 +242,7 @@ func (s *Source) setup(ctx context.Context) error {
 		}
 		for _, u := range s.tr.reconcile(alive) {
 			if u.Inbound {
-				s.log.Warn().Str("call", PBX+":"+u.Call).Str("from", u.From).Str("leg", u.Leg).Msg("call ended while disconnected from Asterisk: unobserved, no verdict")
+				s.log.Warn().Str("call", PBX+":"+u.Call).Str("from", s.cfg.ShowNumber(u.From)).Str("leg", u.Leg).Msg("call ended while disconnected from Asterisk: unobserved, no verdict")
 			} else {
 				s.log.Debug().Str("call", PBX+":"+u.Call).Str("leg", u.Leg).Msg("internal call ended while disconnected")
 			}

@@ -51,6 +51,9 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait before reconnecting; it
 	// doubles from MinBackoff up to MaxBackoff, with jitter.
 	MinBackoff, MaxBackoff time.Duration
+	// ShowNumber formats a caller's number for logs (log.mask_numbers);
+	// nil logs numbers as they are.
+	ShowNumber func(string) string
 }
 
 // withDefaults fills the zero fields.
@@ -69,6 +72,9 @@ func (c Config) withDefaults() Config {
 	def(&c.ReadTimeout, 3*c.PingInterval)
 	def(&c.MinBackoff, DefaultMinBackoff)
 	def(&c.MaxBackoff, DefaultMaxBackoff)
+	if c.ShowNumber == nil {
+		c.ShowNumber = func(n string) string { return n }
+	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}

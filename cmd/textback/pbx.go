@@ -23,7 +23,7 @@ type source interface {
 // ariConfig is the Asterisk adapter's config from textback's.
 func (c *Config) ariConfig() ari.Config {
 	a := c.Asterisk
-	return ari.Config{URL: a.URL, Username: a.Username, Password: a.Password.Reveal(), App: a.App,
+	return ari.Config{URL: a.URL, Username: a.Username, Password: a.Password.Reveal(), App: a.App, ShowNumber: c.numberFormatter(),
 		Options: ari.Options{Trunks: a.Trunks}}
 }
 
