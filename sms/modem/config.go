@@ -17,6 +17,7 @@ const (
 	DefaultMaxPerDay      = 300
 	DefaultHealthInterval = time.Minute
 	DefaultMaxBackoff     = time.Minute
+	DefaultPartialTimeout = 24 * time.Hour
 )
 
 // Config configures a Driver. It is meant to be embedded in textback's YAML
@@ -58,15 +59,23 @@ type Config struct {
 	// MaxBackoff caps the wait between attempts to reopen a modem that is
 	// unplugged or not answering (default 1m; the first wait is 1s).
 	MaxBackoff time.Duration `yaml:"max_backoff"`
-	// DeliveryReports asks the network for a report of each text's
-	// delivery (TP-SRR) and hands the reports to the Receiver as
-	// sms.Status. Unset (the default) means on when the modem can indicate
-	// them (AT+CNMI=? lists a ds of 1 or 2, or accepts AT+CNMI with ds 2),
-	// off otherwise; false never asks; true asks whenever the modem
-	// accepts a ds of 2 or 1, and warns when it accepts neither. Reports
-	// are matched to texts in memory: one arriving after a restart of
-	// textback is deleted unrecorded.
+	// DeliveryReports (delivery_reports: true, false or absent) asks the
+	// network for a report of each text's delivery (TP-SRR) and hands the
+	// reports to the Receiver as sms.Status. Unset (the default) means on
+	// when the modem can indicate them (AT+CNMI=? lists a ds of 1 or 2, or
+	// accepts AT+CNMI with ds 2), off otherwise; false never asks; true
+	// asks whenever the modem accepts a ds of 2 or 1, and warns when it
+	// accepts neither. Reports are matched to texts in memory: one
+	// arriving after a restart of textback is deleted unrecorded.
 	DeliveryReports *bool `yaml:"delivery_reports"`
+	// PartialTimeout (partial_timeout) is how long a received multipart
+	// text waits for its missing parts, counted from the first part this
+	// process saw (default 24h). After it the text is handed to the
+	// Receiver with "[…]" where parts are missing, a warning is logged, and
+	// its stored parts are deleted from the SIM. Until then the parts stay
+	// on the SIM: after a restart of textback they are read again and the
+	// wait starts again from that read.
+	PartialTimeout time.Duration `yaml:"partial_timeout"`
 	// Number is the SIM's own number in E.164 form, for status and for the
 	// To of received messages. Optional.
 	Number string `yaml:"number"`
@@ -119,6 +128,9 @@ func (c Config) Validate() error {
 	if c.MaxBackoff < 0 {
 		bad("max_backoff", "%v is negative", c.MaxBackoff)
 	}
+	if c.PartialTimeout < 0 {
+		bad("partial_timeout", "%v is negative (default %v)", c.PartialTimeout, DefaultPartialTimeout)
+	}
 	if c.MaxPerHour > 0 && c.MaxPerDay > 0 && c.MaxPerHour > c.MaxPerDay {
 		bad("max_per_hour", "%d is more than max_per_day (%d)", c.MaxPerHour, c.MaxPerDay)
 	}
@@ -150,6 +162,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.PartialTimeout == 0 {
+		c.PartialTimeout = DefaultPartialTimeout
 	}
 	return c
 }

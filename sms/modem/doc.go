@@ -19,7 +19,19 @@
 //   - Receiving (Driver.Run): +CMTI (stored) and +CMT (direct) indications,
 //     a sweep of stored messages at start, multipart reassembly; a message is
 //     deleted from the SIM (or acknowledged, for +CMT) only after the
-//     sms.Receiver recorded it.
+//     sms.Receiver recorded it. Multipart texts are put together on the
+//     Driver (reassembly.go), so a reconnect loses no part, keyed by
+//     sender, concatenation reference and number of parts; a part read
+//     again (same SIM index, or same sender, reference and number) counts
+//     once and every stored part is deleted exactly once. A text still
+//     missing parts partial_timeout (default 24h) after its first part
+//     arrived is recorded with "[…]" for each gap, with a warning. The SIM
+//     is the durable store: after a restart the sweep at start reads the
+//     stored parts again (and their wait starts again).
+//   - Delivery reports (delivery_reports): asked for when the modem can
+//     indicate them (stored +CDSI, or direct +CDS acknowledged after the
+//     write), matched in memory to the texts of this process by TP-MR,
+//     and handed to the Receiver as sms.Status (reports.go).
 //   - Resilience: an unplugged or hung modem (ErrClosed, timeouts, a failed
 //     periodic health check) is closed and the whole stack rebuilt with
 //     capped backoff; meanwhile Send answers Temporary at once, so queued

@@ -24,6 +24,8 @@ import (
 type Driver struct {
 	cfg Config
 	log zerolog.Logger
+	// now is the clock of pacing, send deadlines and partial_timeout;
+	// tests replace it.
 	now func() time.Time
 	// open opens the modem's port; tests replace it with a fake modem.
 	open func(ctx context.Context) (io.ReadWriteCloser, error)
@@ -39,6 +41,7 @@ type Driver struct {
 
 	inflight atomic.Int64
 	reports  *reportBook // texts awaiting delivery reports (Run's goroutine)
+	parts    *reassembly // multipart texts being received (Run's goroutine)
 
 	jobs chan *job
 	// ctl runs a function on Run's goroutine with the live session (tests
@@ -82,6 +85,7 @@ func New(cfg Config, log zerolog.Logger) (*Driver, error) {
 		idBase:  hex.EncodeToString(seed[:]),
 		jobs:    make(chan *job),
 		reports: newReportBook(),
+		parts:   newReassembly(),
 		ctl:     make(chan func(context.Context, *session) error),
 		stopped: make(chan struct{}),
 		ready:   make(chan struct{}),

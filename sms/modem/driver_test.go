@@ -134,8 +134,18 @@ func testConfig() Config {
 	return Config{Device: "/dev/fake", MinGap: -1, MaxPerHour: -1, MaxPerDay: -1, CommandTimeout: 2 * time.Second, Number: "+15555551000"}
 }
 
-// startFake runs a Driver on fm and waits until it is ready.
-func startFake(t *testing.T, fm *fakeModem, cfg Config, rcv sms.Receiver) (*Driver, <-chan error) {
+// startFake runs a Driver on fm (changed by mod before Run, if given)
+// and waits until it is ready. Run stops at the test's end.
+func startFake(t *testing.T, fm *fakeModem, cfg Config, rcv sms.Receiver, mod ...func(*Driver)) (*Driver, <-chan error) {
+	t.Helper()
+	d, done, stop := runFake(t, fm, cfg, rcv, mod...)
+	t.Cleanup(stop)
+	return d, done
+}
+
+// runFake is startFake returning a stop function that ends Run (and
+// waits for it); the test calls it, once.
+func runFake(t *testing.T, fm *fakeModem, cfg Config, rcv sms.Receiver, mod ...func(*Driver)) (*Driver, <-chan error, func()) {
 	t.Helper()
 	d, err := New(cfg, zerolog.Nop())
 	if err != nil {
@@ -143,10 +153,13 @@ func startFake(t *testing.T, fm *fakeModem, cfg Config, rcv sms.Receiver) (*Driv
 	}
 	d.open = func(context.Context) (io.ReadWriteCloser, error) { return fm.open() }
 	d.quiet = 30 * time.Millisecond
+	for _, m := range mod {
+		m(d)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, rcv) }()
-	t.Cleanup(func() {
+	stop := func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -156,16 +169,17 @@ func startFake(t *testing.T, fm *fakeModem, cfg Config, rcv sms.Receiver) (*Driv
 		case <-time.After(5 * time.Second):
 			t.Error("Run did not return within 5s of its ctx ending")
 		}
-	})
+	}
 	select {
 	case <-d.Ready():
 	case err := <-done:
 		done <- err
-		return d, done
+		return d, done, stop
 	case <-time.After(10 * time.Second):
+		stop()
 		t.Fatalf("modem not ready within 10s: %+v", d.Status())
 	}
-	return d, done
+	return d, done, stop
 }
 
 func TestDriver_Conformance(t *testing.T) {

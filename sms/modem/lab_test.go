@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -364,6 +365,14 @@ func TestLab_PINLocked(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The tty comes back a moment after the previous driver closed it;
+		// a missing tty is a reason to retry, not to stop, so wait for it.
+		for i := 0; i < 100; i++ {
+			if _, err := os.Stat(dev); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		err = d.Run(ctx, newRecorder())
@@ -526,5 +535,68 @@ func TestLab_ReceiveFailureKeepsOnSIM(t *testing.T) {
 	}
 	if w := string(socatWritten(t, off)); !strings.Contains(w, "AT+CMGD="+strconv.Itoa(l[0].idx)+"\r") {
 		t.Errorf("no AT+CMGD=%d after the delivery:\n%q", l[0].idx, w)
+	}
+}
+
+// A two-part text sent directly (+CMT, phonesim's AT+XCMTLEN/AT+XCMT
+// hooks) whose parts straddle a reconnect: the first part is acknowledged
+// at once and kept by the Driver, the link is rebuilt, and the second
+// part completes the text on the new one. Each part is acknowledged once.
+func TestLab_MultipartAcrossReconnect(t *testing.T) {
+	dev := labDevice(t)
+	rcv := newRecorder()
+	off := logSize(t)
+	d := startLab(t, dev, rcv)
+	body := strings.Repeat("Two parts sent directly, a reconnect between them. ", 4)
+	pdus, _ := multipartOf(t, "+15559990000", body, 31)
+	if len(pdus) != 2 {
+		t.Fatalf("%d segments, want 2", len(pdus))
+	}
+	deliver := func(p string) {
+		t.Helper()
+		err := d.do(t, func(ctx context.Context, s *session) error {
+			if _, err := s.cmd(ctx, "+XCMTLEN="+strconv.Itoa(len(p)/2-1), 0); err != nil {
+				return err
+			}
+			_, err := s.cmd(ctx, "+XCMT="+p, 0)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("phonesim +CMT hook: %v", err)
+		}
+	}
+	cnmas := func() int { return strings.Count(string(socatWritten(t, off)), "AT+CNMA") }
+	deliver(pdus[0])
+	for i := 0; cnmas() == 0; i++ {
+		if i == 400 {
+			t.Fatal("first +CMT part not acknowledged")
+		}
+		sleepTick()
+	}
+	// Rebuild the link, as after a hang or an unplug.
+	_ = d.do(t, func(context.Context, *session) error { return fmt.Errorf("%w: test reconnect", errBroken) })
+	for i := 0; d.Status().State == StateReady; i++ {
+		if i == 400 {
+			t.Fatal("driver did not go down after the forced reconnect")
+		}
+		sleepTick()
+	}
+	for i := 0; d.Status().State != StateReady; i++ {
+		if i == 800 {
+			t.Fatalf("driver not ready again: %+v", d.Status())
+		}
+		sleepTick()
+	}
+	if got := rcv.inbound(); len(got) != 0 {
+		t.Fatalf("Receiver got %+v before the second part", got)
+	}
+	deliver(pdus[1])
+	rcv.waitReceive(t)
+	if got := rcv.inbound(); len(got) != 1 || got[0].Body != body || got[0].From != "+15559990000" {
+		t.Fatalf("Receiver got %+v, want the text whole after the reconnect", got)
+	}
+	barrier(t, d)
+	if n := cnmas(); n != 2 {
+		t.Errorf("AT+CNMA written %d times, want 2 (each part once)", n)
 	}
 }

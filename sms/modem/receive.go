@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,21 +20,20 @@ import (
 )
 
 // inbox turns what the modem received into sms.Inbound and sms.Status for
-// the Receiver, reassembling multipart texts, and deletes each stored
-// segment from the SIM only after the Receiver recorded the whole text.
+// the Receiver, reassembling multipart texts (in the Driver's reassembly,
+// which outlives the session), and deletes each stored segment from the
+// SIM only after the Receiver recorded the whole text.
 type inbox struct {
-	s    *session
-	coll *wsms.Collector
-	// stored maps a multipart text being reassembled to the SIM indexes
-	// of its segments.
-	stored map[string][]int
+	s  *session
+	re *reassembly
 	// again is set when the Receiver failed: the stored texts are read
-	// again at the next health check.
+	// again, and the texts due handed over again, at the next health
+	// check.
 	again bool
 }
 
 func newInbox(s *session) *inbox {
-	return &inbox{s: s, coll: wsms.NewCollector(), stored: map[string][]int{}}
+	return &inbox{s: s, re: s.d.parts}
 }
 
 // handle processes one indication. Only a broken link is an error.
@@ -127,6 +127,9 @@ func (in *inbox) direct(ctx context.Context, lines []string) error {
 func (in *inbox) take(ctx context.Context, idx int, hexPDU string, wantLen int) error {
 	log := in.s.d.log.With().Int("index", idx).Logger()
 	tp, err := decodePDU(hexPDU, wantLen)
+	if idx >= 0 && (err != nil || !isPart(tp)) {
+		in.re.dropIdx(idx) // a part held at idx was deleted behind our back
+	}
 	if err != nil {
 		log.Warn().Err(err).Str("pdu", hexPDU).Msg("undecodable message; deleting it")
 		return in.ack(ctx, []int{idx}, true)
@@ -149,43 +152,146 @@ func (in *inbox) take(ctx context.Context, idx int, hexPDU string, wantLen int) 
 		r.apply()
 		return in.ack(ctx, []int{idx}, true)
 	}
-	key, multi := concatKey(tp)
-	if multi && idx >= 0 {
-		in.stored[key] = append(in.stored[key], idx)
+	if isPart(tp) {
+		return in.takePart(ctx, tp, idx)
 	}
-	segs, err := in.coll.Collect(*tp)
-	if errors.Is(err, wsms.ErrDuplicateSegment) {
-		return nil // read again by a sweep while waiting for the rest
-	}
-	if err != nil {
-		log.Warn().Err(err).Msg("cannot reassemble the message; deleting it")
-		delete(in.stored, key)
-		return in.ack(ctx, []int{idx}, true)
-	}
-	if segs == nil {
-		if idx < 0 {
-			return in.ack(ctx, []int{idx}, true) // a +CMT segment: acknowledge, wait for the rest
-		}
-		return nil
-	}
-	idxs := []int{idx}
-	if multi && idx >= 0 {
-		idxs = in.stored[key]
-		delete(in.stored, key)
-	}
-	body, err := wsms.Decode(segs)
+	body, err := wsms.Decode([]*tpdu.TPDU{tp})
 	if err != nil {
 		log.Warn().Err(err).Msg("undecodable text; deleting it")
-		return in.ack(ctx, idxs, true)
+		return in.ack(ctx, []int{idx}, true)
 	}
-	m := inboundOf(segs, string(body), in.s.d.cfg.Number)
+	m := inboundOf(tp, 1, string(body), in.s.d.cfg.Number)
 	if err := in.s.rcv.Receive(ctx, m); err != nil {
 		log.Warn().Err(err).Str("from", m.From).Str("provider_id", m.ProviderID).Msg("received text not recorded; kept on the SIM for later")
 		in.again = true
-		return in.ack(ctx, idxs, false)
+		return in.ack(ctx, []int{idx}, false)
 	}
-	log.Info().Str("from", m.From).Str("provider_id", m.ProviderID).Int("segments", len(segs)).Msg("text received")
-	return in.ack(ctx, idxs, true)
+	log.Info().Str("from", m.From).Str("provider_id", m.ProviderID).Int("segments", 1).Msg("text received")
+	return in.ack(ctx, []int{idx}, true)
+}
+
+// takePart adds one part of a multipart text, stored at idx (-1: a +CMT),
+// and hands the text to the Receiver once every part is in. A +CMT part
+// is acknowledged at once unless it completes the text: then only after
+// the Receiver recorded it, so that the network delivers it again
+// otherwise.
+func (in *inbox) takePart(ctx context.Context, tp *tpdu.TPDU, idx int) error {
+	d := in.s.d
+	_, seq, total, _ := partKey(tp)
+	log := d.log.With().Int("index", idx).Str("from", tp.OA.Number()).Int("part", seq).Int("parts", total).Logger()
+	if seq < 1 || seq > total {
+		log.Warn().Msg("multipart segment numbered out of range; deleting it")
+		return in.ack(ctx, []int{idx}, true)
+	}
+	now := d.now()
+	p, res := in.re.add(tp, idx, now)
+	if res == addedStale && !p.done {
+		// Same sender, reference and number, other content: the sender
+		// reused the reference, so the text held is not getting its
+		// missing parts. Record it as it is, then start the new one.
+		log.Warn().Ints("missing", p.missing()).Msg("a new multipart text reuses the reference of an incomplete one; recording the older one with its gaps")
+		ok, err := in.deliver(ctx, p)
+		if err != nil || !ok {
+			return err // the new part stays on the SIM (or unacknowledged)
+		}
+		p, res = in.re.add(tp, idx, now)
+	}
+	switch {
+	case res == addedStale:
+		// A recorded text whose deletes are pending holds this slot: read
+		// it again once they are done.
+		in.again = true
+		return nil
+	case p.done:
+		// A part of a recorded text read again (its delete was
+		// interrupted): delete it.
+		if err := in.cleanup(ctx, p); err != nil {
+			return err
+		}
+		return in.ack(ctx, []int{idx}, idx < 0)
+	case p.complete():
+		ok, err := in.deliver(ctx, p)
+		if err != nil || idx >= 0 {
+			return err
+		}
+		return in.ack(ctx, []int{idx}, ok)
+	}
+	if res == addedAgain {
+		log.Debug().Msg("multipart segment read again; already held")
+	}
+	if idx < 0 {
+		return in.ack(ctx, []int{idx}, true) // a +CMT segment: acknowledge, wait for the rest
+	}
+	return nil
+}
+
+// deliver hands a multipart text to the Receiver, with gapMarker where
+// parts are missing, then deletes its stored parts, each once. ok is
+// false when the Receiver failed: everything is kept for a later try.
+func (in *inbox) deliver(ctx context.Context, p *multipart) (ok bool, err error) {
+	d := in.s.d
+	log := d.log.With().Str("from", p.from).Int("parts", p.total).Ints("indexes", p.idxs).Logger()
+	body, err := p.body()
+	if err != nil {
+		log.Warn().Err(err).Msg("undecodable multipart text; deleting it")
+		in.re.recorded(p)
+		return true, in.cleanup(ctx, p)
+	}
+	m := inboundOf(p.present()[0], p.total, body, d.cfg.Number)
+	if err := in.s.rcv.Receive(ctx, m); err != nil {
+		log.Warn().Err(err).Str("provider_id", m.ProviderID).Msg("received text not recorded; kept on the SIM for later")
+		in.again = true
+		return false, nil
+	}
+	if missing := p.missing(); len(missing) > 0 {
+		log.Warn().Str("provider_id", m.ProviderID).Ints("missing", missing).Dur("waited", d.now().Sub(p.first)).
+			Msg("multipart text recorded with parts missing (marked " + gapMarker + "): they did not arrive within partial_timeout")
+	} else {
+		log.Info().Str("provider_id", m.ProviderID).Int("segments", p.total).Msg("text received")
+	}
+	in.re.recorded(p)
+	return true, in.cleanup(ctx, p)
+}
+
+// cleanup deletes the stored parts of a recorded text, each index once.
+// A refused delete is logged and not tried again.
+func (in *inbox) cleanup(ctx context.Context, p *multipart) error {
+	for _, idx := range slices.Clone(p.idxs) {
+		if err := in.ack(ctx, []int{idx}, true); err != nil {
+			return err
+		}
+		in.re.dropIdx(idx)
+	}
+	return nil
+}
+
+// expire hands over the multipart texts that are due: complete ones the
+// Receiver failed to record before, and incomplete ones older than
+// partial_timeout (with gaps); and finishes the deletes a broken link
+// interrupted.
+func (in *inbox) expire(ctx context.Context) error {
+	d := in.s.d
+	deliver, cleanup := in.re.due(d.now(), d.cfg.PartialTimeout)
+	for _, p := range cleanup {
+		if err := in.cleanup(ctx, p); err != nil {
+			return err
+		}
+	}
+	for _, p := range deliver {
+		if _, err := in.deliver(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isPart reports whether tp is a segment of a multipart text.
+func isPart(tp *tpdu.TPDU) bool {
+	if tp.SmsType() == tpdu.SmsStatusReport {
+		return false
+	}
+	_, _, _, ok := partKey(tp)
+	return ok
 }
 
 // ack deletes recorded stored messages from the SIM (AT+CMGD) or
@@ -229,23 +335,15 @@ func decodePDU(hexPDU string, wantLen int) (*tpdu.TPDU, error) {
 	return tp, nil
 }
 
-func concatKey(tp *tpdu.TPDU) (string, bool) {
-	segs, _, ref, ok := tp.ConcatInfo()
-	if !ok || segs < 2 {
-		return "", false
-	}
-	return fmt.Sprintf("%s/%d/%d", tp.OA.Number(), ref, segs), true
-}
-
-// inboundOf builds the Inbound of a reassembled text. Its ProviderID is
-// derived from the sender, the SMSC timestamp, the concatenation reference
-// and the text, so that a text read twice (recorded, then not deleted
+// inboundOf builds the Inbound of a text of total parts whose first
+// present part is first. Its ProviderID is derived from the sender, the
+// SMSC timestamp, the concatenation reference, the number of parts and
+// the text, so that a text read twice (recorded, then not deleted
 // before a crash) is the same message to the ledger.
-func inboundOf(segs []*tpdu.TPDU, body, to string) sms.Inbound {
-	first := segs[0]
+func inboundOf(first *tpdu.TPDU, total int, body, to string) sms.Inbound {
 	_, _, ref, _ := first.ConcatInfo()
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%s", first.OA.Number(), first.SCTS.Format(time.RFC3339), ref, len(segs), body)
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%s", first.OA.Number(), first.SCTS.Format(time.RFC3339), ref, total, body)
 	from := first.OA.Number()
 	return sms.Inbound{
 		Provider:   "modem",

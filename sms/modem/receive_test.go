@@ -124,7 +124,8 @@ func FuzzTake(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _ = concatKey(tp)
+		_, _, _, _ = partKey(tp)
+		_ = isPart(tp)
 		_ = parseCMGL([]string{"+CMGL: 1,0,,3", hexPDU})
 		_, _ = parseCMGR([]string{"+CMGR: 0,,3", hexPDU})
 	})

@@ -74,6 +74,9 @@ func (d *Driver) session(ctx context.Context, rcv sms.Receiver) error {
 	if err := s.rx.sweep(ctx); err != nil {
 		return err
 	}
+	if err := s.rx.expire(ctx); err != nil {
+		return err
+	}
 	health := time.NewTicker(d.cfg.HealthInterval)
 	defer health.Stop()
 	for {
@@ -369,7 +372,10 @@ func (s *session) health(ctx context.Context) error {
 	if !s.registered {
 		s.d.log.Warn().Str("registration", s.info.Registration).Msg("modem not registered on a network")
 	}
-	return s.rx.retry(ctx)
+	if err := s.rx.retry(ctx); err != nil {
+		return err
+	}
+	return s.rx.expire(ctx)
 }
 
 // cmd runs one AT command (timeout 0: the command timeout). After a
