@@ -60,6 +60,7 @@ type Config struct {
 	FreeSWITCH FreeSWITCHConfig `yaml:"freeswitch"`
 	Driver     DriverConfig     `yaml:"driver"`
 	HTTP       HTTPConfig       `yaml:"http"`
+	Admin      AdminConfig      `yaml:"admin"`
 	// PolicyConfig and LineConfigs are the raw sections; Policy and Lines
 	// return them in the core's types.
 	PolicyConfig PolicyConfig          `yaml:"policy"`
@@ -136,6 +137,17 @@ type HTTPConfig struct {
 
 // defaultListen is where the webhook listener binds by default.
 const defaultListen = "127.0.0.1:8380"
+
+// AdminConfig is the admin listener: /metrics, /healthz, /readyz and
+// /status (textback status). It has no authentication, so it binds to
+// loopback unless AllowRemote says otherwise.
+type AdminConfig struct {
+	Listen      string `yaml:"listen"`
+	AllowRemote bool   `yaml:"allow_remote"`
+}
+
+// defaultAdminListen is where the admin listener binds by default.
+const defaultAdminListen = "127.0.0.1:8381"
 
 // CarrierConfig is sms/carrier's config as a section of textback's. It
 // prints with its secrets masked.
@@ -374,6 +386,7 @@ func defaultConfig() *Config {
 		Ledger:   LedgerConfig{LockTimeout: Duration(2 * time.Second), Retention: Duration(90 * 24 * time.Hour)},
 		Log:      LogConfig{Level: "info", Format: "auto"},
 		HTTP:     HTTPConfig{Listen: defaultListen},
+		Admin:    AdminConfig{Listen: defaultAdminListen},
 		Asterisk: AsteriskConfig{URL: "http://127.0.0.1:8088", Username: "textback", App: "textback-observer"},
 		FreeSWITCH: FreeSWITCHConfig{
 			Address:         "127.0.0.1:8021",
@@ -488,6 +501,9 @@ func (c *Config) finish(l loader) error {
 	}
 	if len(c.FreeSWITCH.InboundProfiles) == 0 {
 		c.FreeSWITCH.InboundProfiles = []string{"external"}
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = defaultAdminListen
 	}
 	if err := c.validate(); err != nil {
 		return err
@@ -1183,6 +1199,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validatePolicy(); err != nil {
+		return err
+	}
+	if err := c.validateAdmin(); err != nil {
 		return err
 	}
 	for _, name := range c.lineNames() {

@@ -72,18 +72,35 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	// The admin listener (metrics, health, status), bound now too.
+	mon := newMonitor(cfg, src, driver)
+	met := newMetrics(mon, store)
+	var admin *webhookServer
+	if cfg.Admin.Listen != "off" {
+		if admin, err = newAdminServer(cfg.Admin.Listen, mon, met,
+			&statusHandler{mon: mon, store: store, started: time.Now(), show: cfg.numberFormatter()}); err != nil {
+			return err
+		}
+	}
 	start := log.Info().Str("version", versionString()).Str("ledger", store.Path()).Str("driver", driver.Name()).
 		Str("pbx", cfg.PBX).Int("lines", len(coreCfg.Lines)).Bool("shadow", coreCfg.Policy.Shadow)
 	if web != nil {
 		start = start.Str("webhooks", "http://"+web.Addr()+carrierPrefix+"/")
 	}
+	if admin != nil {
+		start = start.Str("admin", "http://"+admin.Addr()+"/")
+	}
 	start.Msg("textback starting")
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	notify := newNotifier(log)
 	var tasks taskGroup
 	if web != nil {
 		tasks.Go("http", func() error { return web.Run(ctx) }, cancel)
+	}
+	if admin != nil {
+		tasks.Go("admin", func() error { return admin.Run(ctx) }, cancel)
 	}
 	if rd, ok := driver.(receivingDriver); ok {
 		tasks.Go("driver", func() error {
@@ -94,7 +111,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}, cancel)
 	}
 	tasks.Go("dispatcher", func() error {
-		return ledger.NewDispatcher(core, driver, ledger.DispatcherOptions{Poster: newWebhookPoster()}).Run(ctx)
+		return ledger.NewDispatcher(core, meteredDriver{driver, store, met}, ledger.DispatcherOptions{Poster: newWebhookPoster()}).Run(ctx)
 	}, cancel)
 	if src != nil {
 		events := make(chan ledger.Event, 1024)
@@ -102,39 +119,47 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		tasks.Go("pbx", func() error { return src.Run(ctx, events) }, cancel)
 		tasks.Go("tracker", func() error { return core.Watch(ctx, events, tracker) }, cancel)
 	}
-	tasks.Go("reload", func() error { return reloadOnHUP(ctx, hup, cfgPath, core, log) }, cancel)
+	tasks.Go("reload", func() error { return reloadOnHUP(ctx, hup, cfgPath, core, log, notify) }, cancel)
 
-	<-ctx.Done()
+	// The main loop: systemd's READY, STATUS and watchdog.
+	notify.loop(ctx, mon)
+	notify.stopping()
 	log.Info().Msg("textback stopping")
 	return tasks.Wait()
 }
 
 // reloadOnHUP reloads lines, templates, keywords and policy on each SIGHUP
 // from hup. A bad config is logged and the running one stays.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, core *ledger.Ledger, log zerolog.Logger) error {
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, core *ledger.Ledger, log zerolog.Logger, notify *notifier) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-hup:
 		}
-		cfg, err := LoadConfig(path)
-		if err == nil {
-			err = cfg.ValidateForRun()
-		}
-		var coreCfg ledger.Config
-		if err == nil {
-			coreCfg, err = cfg.core()
-		}
-		if err == nil {
-			err = core.Reload(coreCfg)
-		}
-		if err != nil {
-			log.Error().Err(err).Msg("reload rejected; the running config stays")
-			continue
-		}
-		log.Info().Int("lines", len(coreCfg.Lines)).Msg("config reloaded")
+		notify.reloading(func() { reload(path, core, log) })
 	}
+}
+
+// reload reads the config at path and hands its lines, templates,
+// keywords and policy to the core, or logs why not.
+func reload(path string, core *ledger.Ledger, log zerolog.Logger) {
+	cfg, err := LoadConfig(path)
+	if err == nil {
+		err = cfg.ValidateForRun()
+	}
+	var coreCfg ledger.Config
+	if err == nil {
+		coreCfg, err = cfg.core()
+	}
+	if err == nil {
+		err = core.Reload(coreCfg)
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("reload rejected; the running config stays")
+		return
+	}
+	log.Info().Int("lines", len(coreCfg.Lines)).Msg("config reloaded")
 }
 
 // taskGroup runs long-lived tasks; the first to fail cancels the others.

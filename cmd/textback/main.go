@@ -45,6 +45,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "run the daemon: watch the PBX, text missed callers, handle replies", cmdRun},
+		{"status", "how the running daemon is doing: PBX, driver, outbox, last missed call, today, warnings", cmdStatus},
 		{"demo", "run the whole pipeline against a scripted PBX and print what happens (no setup needed)", cmdDemo},
 		{"check", "validate the config and print it with secrets masked", cmdCheck},
 		{"replay", "feed recorded PBX traffic through the tracker and policy; one JSON line per call", cmdReplay},

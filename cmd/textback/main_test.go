@@ -112,6 +112,7 @@ ledger: {lock_timeout: 300ms}
 log: {format: json}
 pbx: none
 driver: {type: console}
+admin: {listen: "127.0.0.1:0"}
 lines:
   main:
     number: %q

@@ -55,13 +55,25 @@ type daemon struct {
 // killed at cleanup if the test did not stop it.
 func startDaemon(t *testing.T, cfg string) *daemon {
 	t.Helper()
+	return startDaemonEnv(t, cfg)
+}
+
+// startDaemonEnv is startDaemon with more environment variables
+// ("NAME=value"). The test's own systemd variables are never passed on.
+func startDaemonEnv(t *testing.T, cfg string, extra ...string) *daemon {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := &daemon{t: t, done: make(chan struct{})}
 	d.cmd = exec.Command(exe, "run", "--config", cfg)
-	d.cmd.Env = append(os.Environ(), childEnv+"=1")
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); name != "NOTIFY_SOCKET" && name != "WATCHDOG_USEC" && name != "WATCHDOG_PID" {
+			d.cmd.Env = append(d.cmd.Env, kv)
+		}
+	}
+	d.cmd.Env = append(append(d.cmd.Env, childEnv+"=1"), extra...)
 	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
