@@ -83,8 +83,16 @@ func TestLab_ModemProbeRunAndSend(t *testing.T) {
 	dir := t.TempDir()
 	cfg := modemConfig(t, dir, dev)
 	d := startDaemon(t, cfg)
-	d.waitLog("textback starting", 1)
+	started := d.waitLog("textback starting", 1)
 	d.waitLog("modem ready", 1) // the tty comes back a moment after probe closed it
+	admin, _ := started["admin"].(string)
+	admin = strings.TrimSuffix(strings.TrimPrefix(admin, "http://"), "/")
+	r = mustRun(t, "modem", "status", "--config", cfg, "--admin", admin)
+	for _, w := range []string{"state         ready since ", "device        " + dev, "sim           READY", "pacing        0 in the last hour (cap 60)", "queue         0 queued"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("modem status does not say %q:\n%s", w, r.stdout)
+		}
+	}
 	out, err := exec.Command("../../.ci/lab/phonesim/inject-sms.sh", testCaller, "STOP").CombinedOutput()
 	if err != nil {
 		t.Fatalf("inject-sms.sh: %v\n%s", err, out)
@@ -105,4 +113,10 @@ func TestLab_ModemProbeRunAndSend(t *testing.T) {
 	if !strings.Contains(r.stdout, ": sent") {
 		t.Errorf("send through the modem: %s", r.stdout)
 	}
+}
+
+func TestModemStatus_NotAModem(t *testing.T) {
+	_, _, admin, cfg := asteriskDaemon(t, "")
+	hostPort := strings.TrimSuffix(strings.TrimPrefix(admin, "http://"), "/")
+	wantError(t, textback(t, "modem", "status", "--config", cfg, "--admin", hostPort), 1, "modem", `the running textback sends through "console", not a modem`)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/textback/textback/ledger"
+	"github.com/textback/textback/sms/modem"
 )
 
 // statusReport is GET /status on the admin listener: what `textback
@@ -38,6 +39,8 @@ type statusReport struct {
 		RateCap int `json:"rate_capped"` // missed calls not texted: a rate cap was reached
 	} `json:"today"`
 	Warnings []string `json:"warnings"`
+	// Modem is the USB modem's own report (driver modem only).
+	Modem *modem.Status `json:"modem,omitempty"`
 }
 
 // lastMissedCall is the last missed call and what became of it.
@@ -79,6 +82,10 @@ func (h *statusHandler) report(now time.Time) (*statusReport, error) {
 	r := &statusReport{Version: versionString(), Started: h.started, Now: now, Warnings: []string{}}
 	r.PBX, r.Driver = h.mon.pbxState(), h.mon.driverState()
 	r.Ready, r.NotReady = readiness(r.PBX, r.Driver)
+	if md, ok := h.mon.driver.(*modem.Driver); ok {
+		st := md.Status()
+		r.Modem = &st
+	}
 	n, oldest, err := h.store.QueueDepth()
 	if err != nil {
 		return nil, err
@@ -232,37 +239,9 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: status takes no arguments", errUsage)
 	}
-	if *addr == "" {
-		cfg, err := loadConfigFlag(*path)
-		if err != nil {
-			return err
-		}
-		if cfg.Admin.Listen == "off" {
-			return errors.New("the admin listener is off (admin.listen: off): textback status needs it; journalctl -u textback and systemctl status textback tell what they can")
-		}
-		*addr = cfg.Admin.Listen
-	}
-	url := "http://" + dialable(*addr) + "/status"
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := fetchStatus(ctx, *path, *addr)
 	if err != nil {
 		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("textback is not running: nothing answers on %s (systemctl status textback)", dialable(*addr))
-	}
-	if err != nil {
-		return fmt.Errorf("textback does not answer on %s: %w", dialable(*addr), err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("%s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
 	}
 	if *asJSON {
 		_, err := e.stdout.Write(body)
@@ -270,10 +249,48 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	}
 	var r statusReport
 	if err := json.Unmarshal(body, &r); err != nil {
-		return fmt.Errorf("%s: not textback's status: %w", url, err)
+		return fmt.Errorf("not textback's status: %w", err)
 	}
 	writeStatus(e.stdout, &r)
 	return nil
+}
+
+// fetchStatus asks the running daemon for its /status: at addr, or at the
+// config's admin.listen.
+func fetchStatus(ctx context.Context, path, addr string) ([]byte, error) {
+	if addr == "" {
+		cfg, err := loadConfigFlag(path)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Admin.Listen == "off" {
+			return nil, errors.New("the admin listener is off (admin.listen: off): textback status needs it; journalctl -u textback and systemctl status textback tell what they can")
+		}
+		addr = cfg.Admin.Listen
+	}
+	url := "http://" + dialable(addr) + "/status"
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, fmt.Errorf("textback is not running: nothing answers on %s (systemctl status textback)", dialable(addr))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("textback does not answer on %s: %w", dialable(addr), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
 }
 
 // dialable turns a listen address into one to connect to: every
