@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -72,13 +71,5 @@ func newAdminServer(addr string, mon *monitor, m *metrics, status http.Handler) 
 	if status != nil {
 		mux.Handle("GET /status", status)
 	}
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
-	return &webhookServer{srv: srv, ln: ln}, nil
+	return &webhookServer{srv: newHTTPServer(mux), ln: ln}, nil
 }

@@ -78,15 +78,20 @@ func newWebhookServer(addr string, h http.Handler) (*webhookServer, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(carrierPrefix+"/", http.StripPrefix(carrierPrefix, h))
-	srv := &http.Server{
-		Handler:           mux,
+	return &webhookServer{srv: newHTTPServer(mux), ln: ln}, nil
+}
+
+// newHTTPServer is an http.Server for h with timeouts that keep a slow or
+// stuck client from holding a connection.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	return &webhookServer{srv: srv, ln: ln}, nil
 }
 
 // Addr is the address the listener is bound to.
