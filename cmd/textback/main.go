@@ -55,6 +55,7 @@ func commands() []command {
 		{"ledger", "export|backup|stats|purge: work on the ledger file", cmdLedger},
 		{"send", "send --line LINE NUMBER TEXT: send one text through the configured driver", cmdSend},
 		{"modem", "probe DEVICE | info: what a USB GSM modem says (stop the daemon first)", cmdModem},
+		{"compliance", "what a 10DLC / carrier registration form asks: campaign, opt-in, sample messages, keywords", cmdCompliance},
 		{"version", "print the version", cmdVersion},
 	}
 }
@@ -109,7 +110,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: textback COMMAND [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Each command takes --help. The config is", defaultConfigPath, "unless --config says otherwise.")
