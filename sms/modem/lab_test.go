@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -252,6 +253,45 @@ func TestLab_Phonesim(t *testing.T) {
 	if len(refs) >= 2 && slices.Min(refs) == slices.Max(refs) && len(refs) > 3 {
 		t.Errorf("every segment used concatenation reference %d", refs[0])
 	}
+	// The same texts decoded independently by libgammu: bodies, segments,
+	// coding, and the AT+CMGS lengths (each equal to its TPDU's octets and
+	// to what the Go decode read).
+	var gbodies []string
+	var glens []int
+	for _, g := range gammuDecode(t, off) {
+		if g.Mode != "pdu" || g.To != "+15550001111" {
+			continue
+		}
+		gbodies = append(gbodies, g.Text)
+		glens = append(glens, g.CMGS...)
+		if !g.Complete || !slices.Equal(g.CMGS, g.TPDUOctets) {
+			t.Errorf("libgammu: %+v", g)
+		}
+		want := map[string]struct {
+			segs int
+			ucs2 bool
+		}{texts[0]: {1, false}, texts[1]: {2, false}, texts[2]: {1, true}}
+		if w, ok := want[g.Text]; ok {
+			if g.Segments != w.segs || strings.HasPrefix(g.Coding, "Unicode") != w.ucs2 {
+				t.Errorf("libgammu: %q in %d segments, coding %s; want %d segments, UCS-2 %v", g.Text, g.Segments, g.Coding, w.segs, w.ucs2)
+			}
+			if w.segs > 1 && (g.ConcatRef == nil || slices.Contains(g.CMGS, 0)) {
+				t.Errorf("libgammu: %q has no concatenation reference", g.Text)
+			}
+		}
+	}
+	if !slices.Equal(gbodies, want) {
+		t.Errorf("phonesim received (decoded by libgammu):\n%q\nwant:\n%q", gbodies, want)
+	}
+	var golens []int
+	for _, c := range cmgsSent(t, socatWritten(t, off)) {
+		if c.to == "+15550001111" {
+			golens = append(golens, c.n)
+		}
+	}
+	if !slices.Equal(glens, golens) {
+		t.Errorf("AT+CMGS lengths: libgammu %v, Go decode %v", glens, golens)
+	}
 
 	// Inbound: phonesim stores the text and sends +CMTI; the driver reads,
 	// hands it to the Receiver, then deletes it.
@@ -293,11 +333,29 @@ func labStart(t *testing.T, mode string) {
 	if mode != "" {
 		args = append(args, mode)
 	}
-	out, err := exec.Command("../../.ci/lab/phonesim/start.sh", args...).CombinedOutput()
+	out, err := labScript("start.sh", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("start.sh %s: %v\n%s", mode, err, out)
 	}
 	t.Logf("start.sh %s: %s", mode, strings.TrimSpace(string(out)))
+}
+
+// labScript runs a script of .ci/lab/phonesim as a test that holds the
+// lab's lock (labDevice): start.sh does not wait for it.
+func labScript(name string, args ...string) *exec.Cmd {
+	c := exec.Command("../../.ci/lab/phonesim/"+name, args...)
+	c.Env = append(os.Environ(), "PHONESIM_LOCK_HELD=1")
+	return c
+}
+
+// labRestart stops phonesim and starts it afresh in a mode: its SIM state
+// (a PIN entered) lasts across pty sessions while it runs.
+func labRestart(t *testing.T, mode string) {
+	t.Helper()
+	if out, err := labScript("stop.sh").CombinedOutput(); err != nil {
+		t.Fatalf("stop.sh: %v\n%s", err, out)
+	}
+	labStart(t, mode)
 }
 
 // logSizeNow is logSize for other goroutines (no t.Fatal): -1 on error.
@@ -336,7 +394,7 @@ func TestLab_PINLocked(t *testing.T) {
 	dev := labDevice(t)
 	labStart(t, "--pin-locked")
 	t.Cleanup(func() { // before labDevice's unlock: others find a plain SIM
-		if out, err := exec.Command("../../.ci/lab/phonesim/start.sh").CombinedOutput(); err != nil {
+		if out, err := labScript("start.sh").CombinedOutput(); err != nil {
 			t.Errorf("restoring plain phonesim: start.sh: %v\n%s", err, out)
 		}
 	})
@@ -358,6 +416,9 @@ func TestLab_PINLocked(t *testing.T) {
 		}
 	})
 	t.Run("WrongPIN", func(t *testing.T) {
+		// phonesim keeps the SIM unlocked by RightPIN for later sessions:
+		// a fresh phonesim, PIN-locked again.
+		labRestart(t, "--pin-locked")
 		off := logSize(t)
 		cfg := labConfig(dev)
 		cfg.PIN = "1357"
@@ -598,5 +659,292 @@ func TestLab_MultipartAcrossReconnect(t *testing.T) {
 	barrier(t, d)
 	if n := cnmas(); n != 2 {
 		t.Errorf("AT+CNMA written %d times, want 2 (each part once)", n)
+	}
+}
+
+// gammuText is one text as libgammu decoded it from the byte log
+// (.ci/lab/phonesim/decode-sent.py): an independent decode of what was
+// really written, not by the Go library the driver encodes with.
+type gammuText struct {
+	Mode      string `json:"mode"` // "pdu"; "cancelled": an AT+CMGS cut off (ESC, the pty closed)
+	To        string `json:"to"`
+	Text      string `json:"text"`
+	Segments  int    `json:"segments"`
+	Coding    string `json:"coding"`
+	ConcatRef *int   `json:"concat_ref"`
+	Complete  bool   `json:"complete"`
+	// CMGS is the AT+CMGS=<n> length of each part, TPDUOctets the octets
+	// of its TPDU, both in part order.
+	CMGS       []int  `json:"cmgs"`
+	TPDUOctets []int  `json:"tpdu_octets"`
+	Session    int    `json:"session"` // pty session of the first part (0 = the first after the offset)
+	Error      string `json:"error"`
+}
+
+// gammuDecode runs decode-sent.py (/usr/bin/python3 and libgammu, from
+// bookworm's python3-gammu, which start.sh installs) on the byte log from
+// offset. It fails the test on a malformed PDU or a wrong AT+CMGS length.
+func gammuDecode(t *testing.T, offset int64) []gammuText {
+	t.Helper()
+	cmd := exec.Command("/usr/bin/python3", "../../.ci/lab/phonesim/decode-sent.py",
+		filepath.Join(labState(), "phonesim", "socat.log"), "--from-offset", strconv.FormatInt(offset, 10))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if strings.Contains(stderr.String(), "No module named 'gammu'") {
+		t.Fatalf("decode-sent.py: python3-gammu is missing: .ci/lab/phonesim/start.sh installs it (apt-get install python3-gammu)")
+	}
+	if err != nil {
+		t.Fatalf("decode-sent.py (libgammu): %v\n%s%s", err, stderr.String(), out)
+	}
+	var texts []gammuText
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l == "" {
+			continue
+		}
+		var g gammuText
+		if err := json.Unmarshal([]byte(l), &g); err != nil {
+			t.Fatalf("decode-sent.py line %q: %v", l, err)
+		}
+		texts = append(texts, g)
+	}
+	return texts
+}
+
+// cmgsSent lists every AT+CMGS=<n> whose PDU was sent (ended with
+// Ctrl-Z), in the order written, with the recipient decoded by the Go
+// library.
+func cmgsSent(t *testing.T, written []byte) (out []struct {
+	to string
+	n  int
+}) {
+	t.Helper()
+	for _, m := range regexp.MustCompile(`(?s)AT\+CMGS=(\d+)\r\n?([^\x1a\x1b]*)\x1a`).FindAllSubmatch(written, -1) {
+		n, _ := strconv.Atoi(string(m[1]))
+		p, err := pdumode.UnmarshalHexString(strings.TrimSpace(string(m[2])))
+		if err != nil {
+			t.Fatalf("PDU %q: %v", m[2], err)
+		}
+		tp, err := wsms.Unmarshal(p.TPDU, wsms.AsMO)
+		if err != nil {
+			t.Fatalf("TPDU: %v", err)
+		}
+		out = append(out, struct {
+			to string
+			n  int
+		}{tp.DA.Number(), n})
+	}
+	return out
+}
+
+// socatSessions is what the driver wrote to phonesim since offset, one
+// entry per pty session (each open of the tty is a fresh modem; socat
+// logs a session's first write from=0). A command cut off by a closing
+// pty stays in its own session.
+func socatSessions(t *testing.T, offset int64) [][]byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join(labState(), "phonesim", "socat.log"))
+	if err != nil {
+		t.Fatalf("socat byte log: %v", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, 0); err != nil {
+		t.Fatal(err)
+	}
+	hdr := regexp.MustCompile(`^([<>]) \S+ \S+\s+length=\d+ from=(\d+) to=\d+$`)
+	var out [][]byte
+	dir := ""
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if m := hdr.FindStringSubmatch(l); m != nil {
+			dir = m[1]
+			if dir == ">" && (m[2] == "0" || out == nil) {
+				out = append(out, nil)
+			}
+			continue
+		}
+		if dir == ">" && strings.HasPrefix(l, " ") && out != nil {
+			hexPart := strings.TrimSpace(l)
+			if i := strings.Index(hexPart, "  "); i >= 0 {
+				hexPart = hexPart[:i]
+			}
+			b, err := hex.DecodeString(strings.ReplaceAll(hexPart, " ", ""))
+			if err != nil {
+				t.Fatalf("socat log line %q: %v", l, err)
+			}
+			out[len(out)-1] = append(out[len(out)-1], b...)
+		}
+	}
+	return out
+}
+
+// killSocat kills the socat that serves the pty now (the child of
+// start.sh's respawn loop): the pty closes as when a modem is unplugged,
+// and the loop makes a fresh one (a fresh simulated modem) 0.1 s later.
+// It returns once that socat is gone.
+func killSocat() error {
+	b, err := os.ReadFile(filepath.Join(labState(), "phonesim", "socat-loop.pid"))
+	if err != nil {
+		return fmt.Errorf("socat loop pid: %w", err)
+	}
+	loop := strings.TrimSpace(string(b))
+	kids, err := os.ReadFile("/proc/" + loop + "/task/" + loop + "/children")
+	if err != nil {
+		return fmt.Errorf("socat loop %s: %w", loop, err)
+	}
+	for _, k := range strings.Fields(string(kids)) {
+		comm, _ := os.ReadFile("/proc/" + k + "/comm")
+		if strings.TrimSpace(string(comm)) != "socat" {
+			continue
+		}
+		pid, _ := strconv.Atoi(k)
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("kill socat %d: %w", pid, err)
+		}
+		for range 400 { // gone, or a zombie until the loop reaps it
+			st, err := os.ReadFile("/proc/" + k + "/stat")
+			if err != nil || strings.Contains(string(st), ") Z ") {
+				return nil
+			}
+			sleepTick()
+		}
+		return fmt.Errorf("socat %d still alive after SIGKILL", pid)
+	}
+	return fmt.Errorf("no socat child of the respawn loop %s (children %q)", loop, kids)
+}
+
+// The pty closes mid-queue (socat killed: the modem "unplugged") and comes
+// back as a fresh modem. A sender loop like the core's outbox (Temporary
+// is retried, Unknown never is) sends every queued text; the byte log,
+// decoded per pty session by the Go library and by libgammu, shows each
+// text that Send reported Accepted written exactly once, each text that
+// got Temporary first sent once after its retry, and each Unknown (if any)
+// at most once and not resent.
+func TestLab_ReopenMidQueue(t *testing.T) {
+	dev := labDevice(t)
+	off := logSize(t)
+	d := startLab(t, dev, newRecorder(), func(c *Config) { c.CommandTimeout = 3 * time.Second })
+	const to, n, killAfter = "+15550002222", 12, 4
+	body := func(i int) string { return fmt.Sprintf("Queued text %02d of %d, the pty goes away mid-queue.", i, n) }
+
+	type tally struct {
+		calls     int
+		temporary int
+		final     sms.Outcome
+	}
+	res := make([]tally, n)
+	killed := make(chan error, 1)
+	for i := range n {
+		if i == killAfter+1 {
+			// Text killAfter raced the kill; the rest go after the old
+			// pty is certainly gone.
+			if err := <-killed; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for {
+			if res[i].calls == 400 {
+				t.Fatalf("text %d: still Temporary after %d attempts; driver %+v", i, res[i].calls, d.Status())
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			_, err := d.Send(ctx, sms.Message{Key: "k" + strconv.Itoa(i), To: to, Body: body(i)})
+			cancel()
+			res[i].calls++
+			o := sms.OutcomeOf(err)
+			res[i].final = o
+			if o == sms.Temporary {
+				res[i].temporary++
+				// As the outbox does: wait, then retry; here until the
+				// driver is ready again (a tick at least).
+				for j := 0; j < 40 && d.Status().State != StateReady; j++ {
+					sleepTick()
+				}
+				sleepTick()
+				continue
+			}
+			if o != sms.Accepted && o != sms.Unknown {
+				t.Fatalf("text %d: %v (outcome %s)", i, err, o)
+			}
+			break
+		}
+		if i == killAfter-1 {
+			go func() { killed <- killSocat() }()
+		}
+	}
+
+	var accepted, resent, unknown int
+	for i, r := range res {
+		switch {
+		case r.final == sms.Unknown:
+			unknown++
+		case r.temporary > 0:
+			resent++
+		default:
+			accepted++
+		}
+		if r.temporary > 0 || r.final != sms.Accepted {
+			t.Logf("text %d: %d Send calls, %d Temporary, final %s", i, r.calls, r.temporary, r.final)
+		}
+	}
+	t.Logf("%d texts: %d accepted at the first Send, %d accepted after Temporary, %d Unknown (not resent)", n, accepted, resent, unknown)
+	if resent+unknown == 0 {
+		t.Errorf("no Send saw the pty go away: every text accepted at once")
+	}
+
+	// What phonesim received, per pty session, decoded by the Go library.
+	sessions := socatSessions(t, off)
+	count := map[string]int{}
+	firstSession := map[string]int{}
+	var reopened bool
+	for sn, w := range sessions {
+		if sn > 0 && strings.Contains(string(w), "ATZ") {
+			reopened = true
+		}
+		got, _ := decodeSent(t, w)
+		for _, m := range got {
+			if m.To != to {
+				continue
+			}
+			if count[m.Body] == 0 {
+				firstSession[m.Body] = sn
+			}
+			count[m.Body]++
+		}
+	}
+	if !reopened {
+		t.Errorf("no reopened session (ATZ on a fresh pty) in the byte log: %d sessions", len(sessions))
+	}
+	// The same, decoded by libgammu.
+	gcount := map[string]int{}
+	for _, g := range gammuDecode(t, off) {
+		if g.Mode == "cancelled" {
+			t.Logf("libgammu: an AT+CMGS=%v cut off in session %d (not sent)", g.CMGS, g.Session)
+			continue
+		}
+		if g.To != to {
+			continue
+		}
+		if !g.Complete || g.Segments != 1 || !slices.Equal(g.CMGS, g.TPDUOctets) {
+			t.Errorf("libgammu decoded %+v", g)
+		}
+		gcount[g.Text]++
+	}
+	for i, r := range res {
+		b := body(i)
+		if count[b] != gcount[b] {
+			t.Errorf("text %d: the Go decode finds it %d times, libgammu %d", i, count[b], gcount[b])
+		}
+		switch {
+		case r.final == sms.Unknown:
+			if count[b] > 1 {
+				t.Errorf("text %d (Unknown, not resent) went out %d times", i, count[b])
+			}
+		case count[b] != 1:
+			t.Errorf("text %d (Accepted after %d Send calls) went out %d times, want exactly once", i, r.calls, count[b])
+		case i > killAfter && firstSession[b] == firstSession[body(0)]:
+			t.Errorf("text %d went out on the pty that was closed before it was sent", i)
+		}
 	}
 }

@@ -8,12 +8,15 @@
 #
 #   usage: start.sh [--pin-locked]     (--pin-locked: the SIM needs PIN 2468)
 #   env:   LAB_STATE   (/var/tmp/textback-lab) state: $LAB_STATE/phonesim
+#          PHONESIM_LOCK_HELD=1 the caller holds $LAB_STATE/phonesim/test.lock
 #          SID_CHROOT  ($LAB_STATE/sid-chroot) provisioned when missing (~45 s)
 #          GSM_TTY     (/tmp/ttyGSM0) the pty link the tests open
 #          PHONESIM_PORT (12345)
 #
-# Idempotent: returns at once when the peer is already up in the same mode;
-# restarts it when the mode (plain / --pin-locked) differs. Prints the tty.
+# Installs the host packages it needs when missing (as root: socat, and
+# python3-gammu for decode-sent.py). Idempotent: returns at once when the
+# peer is already up in the same mode; restarts it when the mode (plain /
+# --pin-locked) differs. Prints the tty.
 # Nothing is written next to this script; sid packages never go on the host.
 set -euo pipefail
 D=$(cd "$(dirname "$0")" && pwd)
@@ -31,12 +34,33 @@ case "${1:-}" in
   *) echo "usage: $0 [--pin-locked]" >&2; exit 2 ;;
 esac
 
+# Host packages (bookworm): socat for the pty; python3-gammu (libgammu) for
+# decode-sent.py, the tests' independent decode of what was really sent.
+host_pkg() { # package, then the check that it is there
+  local pkg=$1; shift
+  "$@" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || { echo "need $pkg on the host: apt-get install $pkg" >&2; exit 1; }
+  echo "installing $pkg on the host" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >>"$RUN/apt.log" 2>&1 ||
+    { apt-get update -q >>"$RUN/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >>"$RUN/apt.log" 2>&1; } ||
+    { echo "apt-get install $pkg failed; see $RUN/apt.log" >&2; exit 1; }
+  "$@" >/dev/null 2>&1 || { echo "$pkg installed but not usable; see $RUN/apt.log" >&2; exit 1; }
+}
+host_pkg socat command -v socat
+host_pkg python3-gammu /usr/bin/python3 -c 'import gammu'
+
 alive() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null); [ -n "$st" ] && [ "$st" != Z ]; }
 up() {
   local n
   for n in dbus phonesim socat-loop; do [ -f "$RUN/$n.pid" ] && alive "$(cat "$RUN/$n.pid")" || return 1; done
   ss -ltn "sport = :$PORT" | grep -q LISTEN && [ -e "$TTY" ]
 }
+# A restart (a dead peer, another mode) waits for the test holding the lab's
+# lock (sms/modem and cmd/textback tiers; one may have the SIM PIN-locked).
+# Tests that restart it themselves hold the lock and say so.
+if [ "${PHONESIM_LOCK_HELD:-}" != 1 ] && ! { up && [ "$(cat "$RUN/mode" 2>/dev/null)" = "$MODE" ]; }; then
+  exec env PHONESIM_LOCK_HELD=1 flock -o "$RUN/test.lock" bash "$0" "$@"
+fi
 if up; then
   if [ "$(cat "$RUN/mode" 2>/dev/null)" = "$MODE" ]; then
     echo "phonesim already up ($CFG), tty $TTY"; exit 0
@@ -45,13 +69,6 @@ if up; then
 fi
 "$D/stop.sh" >/dev/null 2>&1 || true   # leftovers of a half-dead peer
 
-command -v socat >/dev/null || {
-  [ "$(id -u)" = 0 ] || { echo "need socat on the host: apt-get install socat" >&2; exit 1; }
-  echo "installing socat on the host" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q socat >"$RUN/apt.log" 2>&1 ||
-    { apt-get update -q >>"$RUN/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q socat >>"$RUN/apt.log" 2>&1; } ||
-    { echo "apt-get install socat failed; see $RUN/apt.log" >&2; exit 1; }
-}
 if [ ! -x "$C/usr/bin/ofono-phonesim" ] || [ ! -x "$C/usr/bin/dbus-daemon" ]; then
   echo "provisioning the sid chroot $C (about 45 s; log $RUN/provision.log)" >&2
   SID_CHROOT=$C bash "$D/provision.sh" >"$RUN/provision.log" 2>&1 ||
