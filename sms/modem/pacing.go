@@ -6,8 +6,8 @@ import (
 )
 
 // pacer spaces texts by a minimum gap and caps them per rolling hour and
-// day. It counts a text once a segment of it was written to the modem,
-// whatever the outcome. Safe for concurrent use.
+// day. It counts a text when the session takes it for sending, whatever
+// the outcome. Safe for concurrent use.
 type pacer struct {
 	gap     time.Duration
 	perHour int

@@ -37,7 +37,7 @@ func (srrOption) ApplyTPDUOption(t *tpdu.TPDU) error {
 // returns an error only when the session must be rebuilt.
 func (s *session) send(ctx context.Context, j *job) error {
 	d := s.d
-	if err := s.pace(ctx, j); err != nil || j.state.Load() != jobTaken {
+	if ok, err := s.pace(ctx, j); err != nil || !ok {
 		return err
 	}
 	res, serr, broken := s.transmit(ctx, j)
@@ -61,21 +61,30 @@ func (s *session) send(ctx context.Context, j *job) error {
 	return broken
 }
 
-// pace waits for the gap since the last text, then takes the job; it
-// finishes the job itself when a cap is reached or the job's ctx ends.
-func (s *session) pace(ctx context.Context, j *job) error {
+// pace waits for the gap since the last text, then takes the job: ok is
+// true only then, and the caller sends it. Otherwise pace has finished the
+// job itself (a cap reached, the job's ctx ended, the driver stopping) or
+// Send gave it up, and nothing may be sent.
+func (s *session) pace(ctx context.Context, j *job) (ok bool, err error) {
 	d := s.d
 	for {
-		wait, ok, retry, why := d.pace.reserve(d.now())
-		if !ok {
+		wait, allowed, retry, why := d.pace.reserve(d.now())
+		if !allowed {
 			if j.take() {
 				j.finish(sms.Result{}, &sms.Error{Outcome: sms.Temporary, Message: "pacing: " + why, RetryAfter: retry})
 			}
-			return nil
+			return false, nil
 		}
 		if wait <= 0 {
-			j.take()
-			return nil
+			// Counted when taken, not once written: the cap holds even
+			// if a write's completion is seen late; a text that then
+			// fails before any byte goes out still counts (the safe
+			// side of a SIM's fair-use limit).
+			if !j.take() {
+				return false, nil // Send gave it up
+			}
+			d.pace.record(d.now())
+			return true, nil
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -85,19 +94,19 @@ func (s *session) pace(ctx context.Context, j *job) error {
 			if j.take() {
 				j.finish(sms.Result{}, &sms.Error{Outcome: sms.Temporary, Message: "not sent: waiting for the gap between texts", Err: j.ctx.Err()})
 			}
-			return nil
+			return false, nil
 		case <-ctx.Done():
 			t.Stop()
 			if j.take() {
 				j.finish(sms.Result{}, &sms.Error{Outcome: sms.Temporary, Message: "modem driver stopping"})
 			}
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-s.a.Closed():
 			t.Stop()
 			if j.take() {
 				j.finish(sms.Result{}, &sms.Error{Outcome: sms.Temporary, Message: "modem went away before the text was written"})
 			}
-			return fmt.Errorf("%w: the port closed (modem unplugged?)", errBroken)
+			return false, fmt.Errorf("%w: the port closed (modem unplugged?)", errBroken)
 		}
 	}
 }
@@ -136,9 +145,6 @@ func (s *session) transmit(ctx context.Context, j *job) (res sms.Result, serr er
 		before := s.rw.pdus.Load()
 		mr, err := s.g.SendPDU(tp, at.WithTimeout(remaining))
 		if s.rw.pdus.Load() != before {
-			if !written {
-				d.pace.record(d.now())
-			}
 			written = true
 		}
 		if err != nil {
