@@ -76,6 +76,9 @@ var cmsText = map[string]int{
 func parseCMS(s string) int {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.Atoi(s); err == nil {
+		if n < 0 {
+			return -1 // no such code: a garbled line
+		}
 		return n
 	}
 	if n, ok := cmsText[strings.ToLower(s)]; ok {
