@@ -78,6 +78,17 @@ type LedgerConfig struct {
 	// Retention is how long call and message bodies are kept; consent
 	// history is kept forever. 0 keeps everything.
 	Retention Duration `yaml:"retention"`
+	// Backup is the daemon's own copies of the ledger (the admin commands,
+	// `ledger backup` among them, need the daemon stopped).
+	Backup BackupConfig `yaml:"backup"`
+}
+
+// BackupConfig: every Every, the running daemon writes a consistent copy
+// of the ledger into Dir (relative to state_dir) and keeps the newest Keep.
+type BackupConfig struct {
+	Every Duration `yaml:"every"`
+	Keep  int      `yaml:"keep"`
+	Dir   string   `yaml:"dir"`
 }
 
 // LogConfig is the logger (see NewLogger).
@@ -383,7 +394,8 @@ func defaultConfig() *Config {
 	p := ledger.DefaultPolicy()
 	return &Config{
 		StateDir: "/var/lib/textback",
-		Ledger:   LedgerConfig{LockTimeout: Duration(2 * time.Second), Retention: Duration(90 * 24 * time.Hour)},
+		Ledger: LedgerConfig{LockTimeout: Duration(2 * time.Second), Retention: Duration(90 * 24 * time.Hour),
+			Backup: BackupConfig{Every: Duration(24 * time.Hour), Keep: 7, Dir: "backups"}},
 		Log:      LogConfig{Level: "info", Format: "auto"},
 		HTTP:     HTTPConfig{Listen: defaultListen},
 		Admin:    AdminConfig{Listen: defaultAdminListen},
@@ -1184,6 +1196,11 @@ func (c *Config) validate() error {
 	if c.Ledger.Retention < 0 {
 		return c.fieldErr("ledger.retention", "must not be negative (0 keeps everything)")
 	}
+	if b := c.Ledger.Backup; b.Every < 0 || b.Keep < 0 {
+		return c.fieldErr("ledger.backup", "every and keep must not be negative (every: 0 turns backups off)")
+	} else if b.Every > 0 && b.Every < Duration(time.Second) {
+		return c.fieldErr("ledger.backup.every", "%s is too often; a day (24h) is usual", time.Duration(b.Every))
+	}
 	switch c.PBX {
 	case "", "asterisk", "freeswitch", "none":
 	default:
@@ -1644,6 +1661,20 @@ func (c *Config) LedgerPath() string {
 func (c *Config) lockTimeout() time.Duration { return time.Duration(c.Ledger.LockTimeout) }
 
 func (c *Config) retention() time.Duration { return time.Duration(c.Ledger.Retention) }
+
+// backupDir is where the daemon keeps its ledger backups ("" when off).
+func (c *Config) backupDir() string {
+	b := c.Ledger.Backup
+	switch {
+	case b.Every <= 0 || b.Keep <= 0:
+		return ""
+	case filepath.IsAbs(b.Dir):
+		return filepath.Clean(b.Dir)
+	case c.StateDir != "":
+		return filepath.Join(c.StateDir, b.Dir)
+	}
+	return filepath.Join(filepath.Dir(c.LedgerPath()), b.Dir)
+}
 
 // numberFormatter is how the components show phone numbers in logs.
 func (c *Config) numberFormatter() NumberFormatter { return NewNumberFormatter(c.Log.MaskNumbers) }

@@ -120,6 +120,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		tasks.Go("tracker", func() error { return core.Watch(ctx, events, tracker) }, cancel)
 	}
 	tasks.Go("reload", func() error { return reloadOnHUP(ctx, hup, cfgPath, core, log, notify) }, cancel)
+	maint := newMaintainer(cfg, store, log.With().Str("component", "ledger").Logger())
+	tasks.Go("maintenance", func() error { return maint.Run(ctx) }, cancel)
 
 	// The main loop: systemd's READY, STATUS and watchdog.
 	notify.loop(ctx, mon)
