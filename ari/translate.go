@@ -2,8 +2,6 @@ package ari
 
 import (
 	"container/list"
-	"encoding/json"
-	"errors"
 	"reflect"
 	"strings"
 	"sync"
@@ -163,31 +161,22 @@ func newTranslator(o Options) *translator {
 // message it cannot read is a *DecodeError and changes nothing. An error
 // from emit is returned as it is, after the message is fully applied.
 func (t *translator) handle(msg []byte, emit func(ledger.Event) error) (string, result, error) {
-	var head struct {
-		Type string `json:"type"`
-	}
-	if err := json.Unmarshal(msg, &head); err != nil {
-		return "", 0, &DecodeError{Err: err}
-	}
+	typ, ev, err := decodeEvent(msg)
 	switch {
-	case head.Type == "":
-		return "", 0, &DecodeError{Err: errors.New(`no "type"`)}
-	case head.Type == "ApplicationReplaced":
-		return head.Type, resReplaced, nil
-	case !handledSet[head.Type]:
-		if knownTypes()[head.Type] {
-			return head.Type, resIgnored, nil
+	case err != nil:
+		return typ, 0, err
+	case typ == "ApplicationReplaced":
+		return typ, resReplaced, nil
+	case ev == nil:
+		if knownTypes()[typ] {
+			return typ, resIgnored, nil
 		}
-		return head.Type, resUnknown, nil
-	}
-	ev, err := ari.DecodeEvent(msg)
-	if err != nil {
-		return head.Type, 0, &DecodeError{Type: head.Type, Err: err}
+		return typ, resUnknown, nil
 	}
 	t.emit, t.err = emit, nil
 	defer func() { t.emit = nil }()
 	t.apply(ev)
-	return head.Type, resHandled, t.err
+	return typ, resHandled, t.err
 }
 
 // send passes one ledger event on, keeping the first error.
