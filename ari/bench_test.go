@@ -24,9 +24,9 @@ var benchIDs = regexp.MustCompile(`\b1[0-9]{9}\.[0-9]+\b`)
 // channel id for a round number: patched in place, each round replays the
 // same calls as new ones.
 type benchFeed struct {
-	msgs    [][]byte
-	slots   [][]int // per message, offsets of the 6-digit round slot
-	buf     [][]byte
+	msgs  [][]byte
+	slots [][]int // per message, offsets of the 6-digit round slot
+	buf   [][]byte
 }
 
 func newBenchFeed(tb testing.TB) *benchFeed {
