@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 )
 
@@ -213,17 +214,15 @@ func (r *Reader) readFrame() (Frame, error) {
 	if length > 0 {
 		// Memory grows with the bytes that arrive, not with what the
 		// header claims.
-		var body bytes.Buffer
-		body.Grow(min(length, 64<<10))
-		n, err := io.CopyN(&body, r.r, int64(length))
-		r.off += n
+		body, err := readBody(r.r, length)
+		r.off += int64(len(body))
 		if err != nil {
-			if err == io.EOF {
-				return Frame{}, r.fail(io.ErrUnexpectedEOF, fmt.Sprintf("stream ends after %d of %d body bytes", n, length))
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return Frame{}, r.fail(io.ErrUnexpectedEOF, fmt.Sprintf("stream ends after %d of %d body bytes", len(body), length))
 			}
-			return Frame{}, r.fail(err, fmt.Sprintf("reading the body (%d of %d bytes): %v", n, length, err))
+			return Frame{}, r.fail(err, fmt.Sprintf("reading the body (%d of %d bytes): %v", len(body), length, err))
 		}
-		f.Body = body.Bytes()
+		f.Body = body
 	}
 	switch ct := f.ContentType(); {
 	case ct == "":
@@ -232,6 +231,25 @@ func (r *Reader) readFrame() (Frame, error) {
 		return f, r.fail(ErrUnknownContentType, fmt.Sprintf("unknown Content-Type %q", ct))
 	}
 	return f, nil
+}
+
+// readBody reads length bytes into a buffer that grows, past 64 KiB, only
+// as the bytes arrive (a header's claim alone allocates at most 64 KiB).
+// It returns the bytes read with the error.
+func readBody(r io.Reader, length int) ([]byte, error) {
+	const step = 64 << 10
+	buf := make([]byte, 0, min(length, step))
+	for len(buf) < length {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(length-len(buf), max(len(buf), step)))
+		}
+		n, err := io.ReadFull(r, buf[len(buf):min(cap(buf), length)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 func (r *Reader) maxBody() int {
