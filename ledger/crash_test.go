@@ -130,6 +130,14 @@ func crashChild(dir string, round int) error {
 	}
 }
 
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}
+
 func TestCrash_KillAtRandomPoints(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test spawns processes")
@@ -144,7 +152,14 @@ func TestCrash_KillAtRandomPoints(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond)
+		// Kill at a random point once the child is under way (on a busy
+		// machine a child may need a while to start).
+		acks := filepath.Join(dir, "acks.log")
+		before := fileSize(acks)
+		for deadline := time.Now().Add(10 * time.Second); fileSize(acks) == before && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(50+rand.IntN(250)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ func (l *Ledger) Receive(ctx context.Context, in sms.Inbound) error {
 	now := l.now()
 	var msg Message
 	var dup bool
-	err := l.store.db.Update(func(tx *bolt.Tx) error {
+	err := l.store.update(func(tx *bolt.Tx) error {
 		var err error
 		msg, dup, err = r.receive(tx, in, now)
 		return err
@@ -252,7 +252,7 @@ func (l *Ledger) UpdateStatus(ctx context.Context, st sms.Status) error {
 	now := l.now()
 	var found bool
 	var text Text
-	err := l.store.db.Update(func(tx *bolt.Tx) error {
+	err := l.store.update(func(tx *bolt.Tx) error {
 		seq := btou64(tx.Bucket(bucketProvider).Get([]byte(st.ProviderID)))
 		found = seq != 0
 		if !found {

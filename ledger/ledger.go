@@ -48,6 +48,8 @@ type Ledger struct {
 	show  func(string) string
 	// wake is signalled (non-blocking) whenever the outbox gains due work.
 	wake chan struct{}
+	// hand is the dispatcher's fast lane while it runs (see handoff).
+	hand atomic.Pointer[handoff]
 }
 
 // rules is the compiled, immutable form of a Config.

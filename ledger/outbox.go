@@ -134,6 +134,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if _, err := d.l.Recover(); err != nil {
 		return err
 	}
+	defer d.runLanes(ctx, d.o.Workers)()
 	sem := make(chan struct{}, d.o.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -349,7 +350,7 @@ func (l *Ledger) recordOutcome(sent Text, res sms.Result, sendErr error) error {
 	r := l.rules.Load()
 	now := l.now()
 	outcome := sms.OutcomeOf(sendErr)
-	err := l.store.db.Update(func(tx *bolt.Tx) error {
+	err := l.store.update(func(tx *bolt.Tx) error {
 		var t Text
 		ok, err := getJSON(tx.Bucket(bucketTexts), u64(sent.Seq), &t)
 		if err != nil {

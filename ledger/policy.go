@@ -15,25 +15,74 @@ import (
 // before Record returns. Recording a call id a second time changes nothing
 // and returns the first record (at most one text per call).
 func (l *Ledger) Record(v Verdict) (Call, error) {
+	calls, err := l.RecordAll([]Verdict{v})
+	if err != nil {
+		return Call{}, err
+	}
+	return calls[0], nil
+}
+
+// RecordAll records verdicts in order, as Record does, in one fsynced
+// write (a group commit: under load one commit carries every verdict
+// decided while the previous one was on its way to disk). The policy sees
+// the earlier verdicts of the group (cooldown, rate caps) as if each had
+// been recorded alone. Either every verdict is recorded or none is.
+func (l *Ledger) RecordAll(vs []Verdict) ([]Call, error) {
+	if len(vs) == 0 {
+		return nil, nil
+	}
 	r := l.rules.Load()
 	now := l.now()
-	var call Call
-	var queued, dup bool
+	calls := make([]Call, len(vs))
+	fresh := make([]bool, len(vs))
+	var queued bool
+	var handed []*Text
+	h := l.acquireHandoff()
+	var take func(*Text) bool
+	if h != nil {
+		defer h.mu.RUnlock()
+		take = func(t *Text) bool {
+			if !h.reserve() {
+				return false
+			}
+			handed = append(handed, t)
+			return true
+		}
+	}
 	err := l.store.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		call, queued, dup, err = r.record(tx, v, now)
-		return err
+		queued = false
+		for i, v := range vs {
+			call, q, dup, err := r.record(tx, v, now, take)
+			if err != nil {
+				return fmt.Errorf("call %s: %w", v.ID(), err)
+			}
+			calls[i], fresh[i] = call, !dup
+			queued = queued || q
+		}
+		return nil
 	})
 	if err != nil {
-		return Call{}, fmt.Errorf("record call %s: %w", v.ID(), err)
+		if h != nil {
+			h.free.Add(int64(len(handed)))
+		}
+		if len(vs) == 1 {
+			return nil, fmt.Errorf("record %w", err)
+		}
+		return nil, fmt.Errorf("record %d calls: %w", len(vs), err)
+	}
+	for _, t := range handed {
+		h.ch <- *t // a lane is reserved for each: never blocks
+		h.handed.Add(1)
 	}
 	if queued {
 		l.signal()
 	}
-	if !dup {
-		l.logCall(call)
+	for i, c := range calls {
+		if fresh[i] {
+			l.logCall(c)
+		}
 	}
-	return call, nil
+	return calls, nil
 }
 
 func (l *Ledger) logCall(c Call) {
@@ -63,7 +112,11 @@ func firstNonEmpty(s ...string) string {
 
 // record is the policy. It runs inside a write transaction and must be
 // idempotent (bbolt may run a batched function twice).
-func (r *rules) record(tx *bolt.Tx, v Verdict, now time.Time) (call Call, queued, dup bool, err error) {
+//
+// take, when not nil, may claim a new text for the dispatcher's fast lane
+// (see handoff): when it returns true the text is stored claimed (sending,
+// attempt 1) instead of queued.
+func (r *rules) record(tx *bolt.Tx, v Verdict, now time.Time, take func(*Text) bool) (call Call, queued, dup bool, err error) {
 	id := v.ID()
 	ids := tx.Bucket(bucketCallIDs)
 	if seq := btou64(ids.Get([]byte(id))); seq != 0 {
@@ -97,10 +150,17 @@ func (r *rules) record(tx *bolt.Tx, v Verdict, now time.Time) (call Call, queued
 		call.Text = text.Seq
 		if skip == SkipNone {
 			call.Action = ActionText
-			if err := enqueue(tx, text); err != nil {
-				return call, false, false, err
+			if take != nil && text.NotBefore.IsZero() && take(text) {
+				text.Status, text.Attempts = StatusSending, 1
+				if err := putJSON(tx.Bucket(bucketTexts), u64(text.Seq), text); err != nil {
+					return call, false, false, err
+				}
+			} else {
+				if err := enqueue(tx, text); err != nil {
+					return call, false, false, err
+				}
+				queued = true
 			}
-			queued = true
 		} else if err := putJSON(tx.Bucket(bucketTexts), u64(text.Seq), text); err != nil { // shadow: kept for the record
 			return call, false, false, err
 		}

@@ -59,8 +59,9 @@ type StoreOptions struct {
 // Store is the bbolt file that holds everything textback has decided.
 // It is safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db    *bolt.DB
+	path  string
+	group groupCommit
 	// now is the clock of the maintenance methods (Stats, Purge); tests
 	// replace it.
 	now func() time.Time
@@ -384,6 +385,10 @@ func checkSchema(meta *bolt.Bucket) error {
 	}
 	return nil
 }
+
+// update runs fn in a write transaction shared with concurrent writers
+// (see groupCommit); fn must be idempotent.
+func (s *Store) update(fn func(*bolt.Tx) error) error { return s.group.update(s.db, fn) }
 
 // Path returns the file's path.
 func (s *Store) Path() string { return s.path }

@@ -5,16 +5,32 @@ import (
 	"time"
 )
 
+// MaxGroup is the most verdicts Watch records in one write.
+const MaxGroup = 512
+
 // Watch is the task between a PBX adapter and the ledger: it feeds events
 // to the tracker, records each verdict (policy and outbox in one write), and
 // expires calls that never end. It returns nil when ctx ends or events is
 // closed, and an error only when the ledger cannot be written (the daemon
 // must not go on deciding calls it cannot record).
 //
+// Verdicts are group-committed: after an event, Watch takes every event
+// already waiting (up to MaxGroup verdicts) before it writes, so one fsync
+// carries all the calls that ended while the previous write was on its way
+// to disk. An idle system writes each verdict alone, at once. Every
+// verdict is on disk before its text can be sent, and before Watch
+// returns.
+//
 // The tracker is owned by Watch: it is not safe for concurrent use.
 func (l *Ledger) Watch(ctx context.Context, events <-chan Event, t *Tracker) error {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
+	var group []Verdict
+	observe := func(e Event) {
+		if v, ok := t.Observe(e); ok {
+			group = append(group, v)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -23,8 +39,27 @@ func (l *Ledger) Watch(ctx context.Context, events <-chan Event, t *Tracker) err
 			if !ok {
 				return nil
 			}
-			if err := l.Observe(t, e); err != nil {
+			observe(e)
+			closed := false
+		drain:
+			for len(group) < MaxGroup {
+				select {
+				case e, ok := <-events:
+					if !ok {
+						closed = true
+						break drain
+					}
+					observe(e)
+				default:
+					break drain
+				}
+			}
+			if _, err := l.RecordAll(group); err != nil {
 				return err
+			}
+			group = group[:0]
+			if closed {
+				return nil
 			}
 		case <-tick.C:
 			if err := l.ExpireCalls(t); err != nil {
@@ -44,13 +79,18 @@ func (l *Ledger) Observe(t *Tracker, e Event) error {
 	return err
 }
 
-// ExpireCalls records the calls t drops as expired.
+// ExpireCalls records the calls t drops as expired, MaxGroup a write.
 func (l *Ledger) ExpireCalls(t *Tracker) error {
-	for _, v := range t.Expire(l.now()) {
+	vs := t.Expire(l.now())
+	for _, v := range vs {
 		l.log.Warn().Str("call", v.ID()).Str("from", l.show(v.From)).Msg("call expired undecided: its end was never seen")
-		if _, err := l.Record(v); err != nil {
+	}
+	for len(vs) > 0 {
+		n := min(len(vs), MaxGroup)
+		if _, err := l.RecordAll(vs[:n]); err != nil {
 			return err
 		}
+		vs = vs[n:]
 	}
 	return nil
 }
