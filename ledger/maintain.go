@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -40,46 +39,7 @@ func (s *Store) backup(path string) (n int64, err error) {
 			return 0, errors.New("that is the ledger itself")
 		}
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		n, err = tx.WriteTo(f)
-		return err
-	}); err != nil {
-		return 0, err
-	}
-	if err := f.Sync(); err != nil {
-		return 0, err
-	}
-	if err := f.Close(); err != nil {
-		return 0, err
-	}
-	// The copy must be a ledger this textback can open before it may
-	// replace an older backup.
-	cp, err := Open(tmp, StoreOptions{ReadOnly: true})
-	if err != nil {
-		return 0, fmt.Errorf("the copy does not verify: %w", err)
-	}
-	if err := cp.Close(); err != nil {
-		return 0, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return 0, err
-	}
-	if err := syncDir(dir); err != nil {
-		return 0, err
-	}
-	return n, nil
+	return writeBackupFile(path, func(w io.Writer) (int64, error) { return s.WriteSnapshot(w, nil) })
 }
 
 // syncDir makes a rename in dir durable.
