@@ -33,9 +33,11 @@ func loadConfigFlag(path string) (*Config, error) {
 	return LoadConfig(path)
 }
 
-// openStore opens the ledger file for an admin command. The running daemon
-// holds the file's lock, so every admin command needs it stopped for now;
-// the errors say so, and say when there is no ledger yet.
+// openStore opens the ledger file for a command that needs the file
+// itself (send). The running daemon holds the file's lock, so such a
+// command needs it stopped; the errors say so, and say when there is no
+// ledger yet. The other admin commands use openAdminLedger, which asks the
+// running daemon instead.
 func openStore(cfg *Config, readOnly bool) (*ledger.Store, error) {
 	path := cfg.LedgerPath()
 	if readOnly {
@@ -151,7 +153,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func cmdOptout(_ context.Context, e *env, args []string) error {
+func cmdOptout(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "optout", "list | add NUMBER [--line L] [--note TEXT] | remove NUMBER [--line L] [--note TEXT] | show NUMBER")
 	path := configFlag(fs)
 	line := fs.String("line", "", "the line the change is for (default: all lines)")
@@ -176,14 +178,14 @@ func cmdOptout(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	core, err := openLedger(cfg, sub == "list" || sub == "show")
+	led, err := openAdminLedger(ctx, cfg, sub == "add" || sub == "remove")
 	if err != nil {
 		return err
 	}
-	defer core.Store().Close()
+	defer led.Close()
 	switch sub {
 	case "list":
-		numbers, err := core.Store().OptedOutNumbers()
+		numbers, err := led.OptedOutNumbers()
 		if err != nil {
 			return err
 		}
@@ -195,49 +197,35 @@ func cmdOptout(_ context.Context, e *env, args []string) error {
 		tw.Flush()
 		fmt.Fprintf(e.stderr, "%d number(s) opted out\n", len(numbers))
 	case "add", "remove":
-		var changed bool
-		if sub == "add" {
-			changed, err = core.OptOut(operands[0], *line, *note)
-		} else {
-			changed, err = core.OptIn(operands[0], *line, *note)
-		}
+		ch, err := led.SetConsent(sub == "add", operands[0], *line, *note)
 		if err != nil {
 			return err
 		}
-		num, _ := core.Normalize(operands[0], *line)
 		state := map[string]string{"add": "opted out", "remove": "opted in"}[sub]
-		if changed {
-			fmt.Fprintf(e.stdout, "%s is now %s\n", num, state)
+		if ch.Changed {
+			fmt.Fprintf(e.stdout, "%s is now %s\n", ch.Number, state)
 		} else {
-			fmt.Fprintf(e.stdout, "%s was already %s; nothing changed\n", num, state)
+			fmt.Fprintf(e.stdout, "%s was already %s; nothing changed\n", ch.Number, state)
 		}
 	case "show":
-		num, err := core.Normalize(operands[0], *line)
-		if err != nil {
-			return err
-		}
-		ns, err := core.Store().Number(num)
-		if err != nil {
-			return err
-		}
-		history, err := core.Store().ConsentHistory(num)
+		rep, err := led.Number(operands[0], *line)
 		if err != nil {
 			return err
 		}
 		state := "not opted out"
-		if ns.OptedOut {
-			state = "opted out since " + ns.Changed.Format(time.RFC3339)
+		if rep.State.OptedOut {
+			state = "opted out since " + rep.State.Changed.Format(time.RFC3339)
 		}
-		fmt.Fprintf(e.stdout, "%s: %s\n", num, state)
-		if ns.NotMobile {
+		fmt.Fprintf(e.stdout, "%s: %s\n", rep.Number, state)
+		if rep.State.NotMobile {
 			fmt.Fprintln(e.stdout, "the carrier reported it cannot receive texts")
 		}
-		writeConsent(e.stdout, history)
+		writeConsent(e.stdout, rep.History)
 	}
 	return nil
 }
 
-func cmdCalls(_ context.Context, e *env, args []string) error {
+func cmdCalls(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "calls", "[-n N] [--json]")
 	path := configFlag(fs)
 	n := fs.Int("n", 20, "how many of the newest calls to show (0: all); the table ends with the newest, --json starts with it")
@@ -249,12 +237,12 @@ func cmdCalls(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(cfg, true)
+	led, err := openAdminLedger(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	calls, err := store.Calls(*n)
+	defer led.Close()
+	calls, err := led.Calls(*n)
 	if err != nil {
 		return err
 	}
@@ -271,7 +259,7 @@ func cmdCalls(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-func cmdExplain(_ context.Context, e *env, args []string) error {
+func cmdExplain(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "explain", "CALL")
 	path := configFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -284,12 +272,12 @@ func cmdExplain(_ context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(cfg, true)
+	led, err := openAdminLedger(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	c, err := store.Call(fs.Arg(0))
+	defer led.Close()
+	c, err := led.Call(fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -323,7 +311,7 @@ func cmdExplain(_ context.Context, e *env, args []string) error {
 		fmt.Fprintln(w)
 	}
 	if c.Text != 0 {
-		t, err := store.Text(c.Text)
+		t, err := led.Text(c.Text)
 		if err != nil {
 			return err
 		}
@@ -342,7 +330,7 @@ func cmdExplain(_ context.Context, e *env, args []string) error {
 	return nil
 }
 
-func cmdLedger(_ context.Context, e *env, args []string) error {
+func cmdLedger(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: ledger needs export, backup, stats or purge", errUsage)
 	}
@@ -393,26 +381,26 @@ func cmdLedger(_ context.Context, e *env, args []string) error {
 			return fmt.Errorf("no ledger at %s: nothing to purge", cfg.LedgerPath())
 		}
 	}
-	store, err := openStore(cfg, sub != "purge")
+	led, err := openAdminLedger(ctx, cfg, sub == "purge")
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer led.Close()
 	switch sub {
 	case "export":
-		n, err := store.Export(e.stdout, *what, *format, from)
+		n, err := led.Export(e.stdout, *what, *format, from)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "%d %s record(s) exported\n", n, *what)
 	case "backup":
-		n, err := store.Backup(*out)
+		n, err := led.Backup(*out)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "backup of %s written to %s (%d bytes)\n", store.Path(), *out, n)
+		fmt.Fprintf(e.stdout, "backup of %s written to %s (%d bytes)\n", led.Path(), *out, n)
 	case "stats":
-		st, err := store.Stats()
+		st, err := led.Stats()
 		if err != nil {
 			return err
 		}
@@ -427,7 +415,7 @@ func cmdLedger(_ context.Context, e *env, args []string) error {
 		if age <= 0 {
 			return fmt.Errorf("%w: no retention configured: give --older-than", errUsage)
 		}
-		st, err := store.Purge(time.Now().Add(-age))
+		st, err := led.Purge(time.Now().Add(-age))
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 //	/healthz  200 while the process answers
 //	/readyz   200 when the PBX is connected and the driver can send; 503 and why otherwise
 //	/status   the JSON `textback status` shows
+//	/admin/   the ledger commands, done by the daemon (adminapi.go)
 
 // validateAdmin checks admin.listen: a host:port, on loopback unless
 // admin.allow_remote, or off.
@@ -48,7 +49,7 @@ func isLoopback(host string) bool {
 
 // newAdminServer binds the admin listener at addr, so a port in use fails
 // the start.
-func newAdminServer(addr string, mon *monitor, m *metrics, status http.Handler) (*webhookServer, error) {
+func newAdminServer(addr string, mon *monitor, m *metrics, status, api http.Handler) (*webhookServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin.listen %s: %w", addr, err)
@@ -70,6 +71,9 @@ func newAdminServer(addr string, mon *monitor, m *metrics, status http.Handler) 
 	})
 	if status != nil {
 		mux.Handle("GET /status", status)
+	}
+	if api != nil {
+		mux.Handle("/admin/", api)
 	}
 	return &webhookServer{srv: newHTTPServer(mux), ln: ln}, nil
 }

@@ -78,8 +78,8 @@ type LedgerConfig struct {
 	// Retention is how long call and message bodies are kept; consent
 	// history is kept forever. 0 keeps everything.
 	Retention Duration `yaml:"retention"`
-	// Backup is the daemon's own copies of the ledger (the admin commands,
-	// `ledger backup` among them, need the daemon stopped).
+	// Backup is the daemon's own copies of the ledger (`ledger backup`
+	// makes one by hand, through the daemon while it runs).
 	Backup BackupConfig `yaml:"backup"`
 }
 

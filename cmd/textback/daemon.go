@@ -78,7 +78,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	var admin *webhookServer
 	if cfg.Admin.Listen != "off" {
 		if admin, err = newAdminServer(cfg.Admin.Listen, mon, met,
-			&statusHandler{mon: mon, store: store, started: time.Now(), show: cfg.numberFormatter()}); err != nil {
+			&statusHandler{mon: mon, store: store, started: time.Now(), show: cfg.numberFormatter()},
+			newAdminAPI(core, log.With().Str("component", "admin").Logger())); err != nil {
 			return err
 		}
 	}

@@ -209,8 +209,12 @@ func TestRun_LedgerLocked(t *testing.T) {
 	d.waitLog("textback starting", 1)
 	before := waitStable(t, path)
 
+	// The config's admin.listen is port 0: the admin commands cannot reach
+	// the daemon, and fail at once, naming the file and where they asked.
+	unreachable := []string{"open ledger " + path + ": another textback is running (file is locked after 300ms)",
+		"nothing answers on 127.0.0.1:0 (admin.listen)", "stop the daemon (systemctl stop textback)"}
 	r := textback(t, "optout", "add", "--config", cfg, testCaller)
-	wantError(t, r, 1, "optout", "open ledger "+path+": another textback is running", "stop the daemon")
+	wantError(t, r, 1, "optout", unreachable...)
 	r = textback(t, "run", "--config", cfg)
 	wantError(t, r, 1, "run", "open ledger "+path+": another textback is running")
 	if r.stdout != "" {
@@ -218,10 +222,19 @@ func TestRun_LedgerLocked(t *testing.T) {
 	}
 	// The inspection commands cannot share the file with a running daemon
 	// either (bbolt's lock is exclusive for a writer); they fail cleanly.
-	for _, args := range [][]string{{"calls"}, {"explain", "1"}, {"optout", "list"}, {"ledger", "stats"}, {"ledger", "export"}} {
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	for _, args := range [][]string{{"calls"}, {"explain", "1"}, {"optout", "list"}, {"optout", "show", testCaller},
+		{"optout", "remove", testCaller}, {"ledger", "stats"}, {"ledger", "export"}, {"ledger", "backup", "--out", backup},
+		{"ledger", "purge", "--older-than", "1h"}} {
 		r = textback(t, append(args, "--config", cfg)...)
-		wantError(t, r, 1, args[0], "open ledger "+path+": another textback is running", "stop the daemon")
+		wantError(t, r, 1, args[0], unreachable...)
 	}
+	if _, err := os.Stat(backup); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused backup left a file: %v", err)
+	}
+	// send needs the file itself: the daemon stopped.
+	r = textback(t, "send", "--config", cfg, "--line", "main", testCaller, "hello")
+	wantError(t, r, 1, "send", "open ledger "+path+": another textback is running", "stop the daemon (systemctl stop textback) to use this command")
 
 	// A second daemon process fails the same way, with status 1.
 	exe, err := os.Executable()
