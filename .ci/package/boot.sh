@@ -256,6 +256,21 @@ journal | grep -F "call=$call" >"$LOGS/call.log"
 log "journalctl -u textback | grep call=$call:"
 sed 's/^/    /' "$LOGS/call.log" >&2
 
+# The admin commands, with the daemon running (they ask it on admin.listen)
+in_box textback calls -n 1 >"$LOGS/calls.out" 2>&1 || { cat "$LOGS/calls.out" >&2; fail "textback calls while the daemon runs"; }
+has -F "$call" "$LOGS/calls.out" || { cat "$LOGS/calls.out" >&2; fail "textback calls does not list $call"; }
+in_box textback explain "$call" >"$LOGS/explain.out" 2>&1 || { cat "$LOGS/explain.out" >&2; fail "textback explain $call while the daemon runs"; }
+has 'texted: yes' "$LOGS/explain.out" || { cat "$LOGS/explain.out" >&2; fail "textback explain: not texted"; }
+ok "while running: textback calls; explain $call: $(grep -m1 'text #1 to' "$LOGS/explain.out" | sed 's/^ *//')"
+in_box textback optout add 555-765-4321 --note "boot.sh" >"$LOGS/optout.out" 2>&1 &&
+	in_box textback optout show +15557654321 >>"$LOGS/optout.out" 2>&1 || { cat "$LOGS/optout.out" >&2; fail "textback optout add/show while the daemon runs"; }
+has -E 'opted_out +admin' "$LOGS/optout.out" || { cat "$LOGS/optout.out" >&2; fail "optout show: no admin opt-out in the history"; }
+journal | has 'INF consent .*source=admin' || fail "no consent line in the journal for the admin's opt-out"
+ok "while running: $(head -n1 "$LOGS/optout.out")"
+in_box textback ledger backup --out /root/textback-backup.db >"$LOGS/backup.out" 2>&1 || { cat "$LOGS/backup.out" >&2; fail "textback ledger backup while the daemon runs"; }
+ok "while running: $(cat "$LOGS/backup.out")"
+in_box textback ledger stats >"$LOGS/stats.out" 2>&1 || { cat "$LOGS/stats.out" >&2; fail "textback ledger stats while the daemon runs"; }
+
 in_box systemctl stop textback || fail "systemctl stop textback (live)"
 [ "$(unit_prop Result)" = success ] || fail "systemctl stop (live): Result=$(unit_prop Result)"
 ok "stopped clean"
