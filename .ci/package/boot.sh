@@ -243,12 +243,12 @@ exec 7>"$LAB_STATE/asterisk/test.lock"
 flock -w 300 7 || fail "the Asterisk lab's test.lock is held by another tier"
 mt_before=$(wc -l <"$KANNEL_MT" 2>/dev/null || echo 0)
 t0=$(date +%s%N)
-bash "$repo/.ci/lab/asterisk/lab.sh" ua carrier dial sip:5551010@127.0.10.1 >"$LOGS/dial.out" 2>&1 || { cat "$LOGS/dial.out" >&2; fail "lab.sh ua carrier dial"; }
+bash "$repo/.ci/lab/asterisk/lab.sh" ua carrier dial sip:5551010@127.0.10.1 >"$LOGS/dial.out" 2>&1 7>&- 8>&- || { cat "$LOGS/dial.out" >&2; fail "lab.sh ua carrier dial"; }
 wait_journal '^INF text accepted' 30 || fail "no 'text accepted' in the journal within 30 s of the call"
 for _ in $(seq 100); do tail -n "+$((mt_before + 1))" "$KANNEL_MT" | has "$tag" && break; sleep 0.1; done
 tail -n "+$((mt_before + 1))" "$KANNEL_MT" | has "$tag" || fail "the text never reached Kannel's SMSC ($KANNEL_MT)"
 ok "missed call texted in $(ms "$t0") ms from the dial: SMSC got $(tail -n "+$((mt_before + 1))" "$KANNEL_MT" | grep -m1 "$tag" | cut -c1-120)"
-for _ in $(seq 100); do bash "$repo/.ci/lab/asterisk/lab.sh" cli 'core show channels count' | has '^0 active channels' && break; sleep 0.1; done
+for _ in $(seq 100); do bash "$repo/.ci/lab/asterisk/lab.sh" cli 'core show channels count' 7>&- 8>&- | has '^0 active channels' && break; sleep 0.1; done
 exec 7>&-
 call=$(journal | sed -nE 's/^INF missed call .*call=([^ ]+).*/\1/p' | tail -n1)
 [ -n "$call" ] || fail "no 'missed call' line in the journal"

@@ -86,6 +86,9 @@ cp -r "$here/scripts" "$stage/scripts"
 find "$stage/contrib" -type d -exec chmod 0755 {} +
 find "$stage/contrib" -type f -exec chmod 0644 {} +
 
+# textback(1), from the binary's own --help texts (textback man).
+"$stage/textback" man | gzip -9n >"$stage/textback.1.gz"
+
 # The shipped config must be one `textback run` accepts.
 "$stage/textback" check --offline --config "$stage/textback.yaml" >/dev/null 2>"$stage/check.err" || {
 	cat "$stage/check.err" >&2; log "the packaged default config fails textback check"; exit 1; }

@@ -84,14 +84,15 @@ for f in /usr/bin/textback /lib/systemd/system/textback.service /etc/textback/te
 	/usr/share/doc/textback/textback.example.yaml /usr/share/doc/textback/examples/modem.conf \
 	/usr/share/doc/textback/README.md /usr/share/doc/textback/contrib/asterisk/ari.conf \
 	/usr/share/doc/textback/contrib/freeswitch/event_socket.conf.xml /usr/share/doc/textback/contrib/carrier/twilio.yaml \
-	/usr/share/doc/textback/contrib/udev/99-textback-modem.rules; do
+	/usr/share/doc/textback/contrib/udev/99-textback-modem.rules /usr/share/man/man1/textback.1.gz; do
 	[ -f "$R$f" ] || fail "$f is not installed"
 done
 [ -x "$R/usr/bin/textback" ] || fail "/usr/bin/textback is not executable"
 # the dynamic user reads the config: it must be world-readable
 [ "$(stat -c %a "$R/etc/textback/textback.yaml")" = 644 ] || fail "/etc/textback/textback.yaml is mode $(stat -c %a "$R/etc/textback/textback.yaml"), want 644"
 [ "$(stat -c %a "$R/etc/textback")" = 755 ] || fail "/etc/textback is mode $(stat -c %a "$R/etc/textback"), want 755"
-ok "files in place ($(in_root dpkg -L textback | wc -l) paths)"
+zcat "$R/usr/share/man/man1/textback.1.gz" | sed -n 1p | grep -q '^\.TH TEXTBACK 1 ' || fail "/usr/share/man/man1/textback.1.gz is not textback(1)"
+ok "files in place ($(in_root dpkg -L textback | wc -l) paths, textback(1) among them)"
 
 conffiles=$(in_root dpkg-query -W -f='${Conffiles}\n' textback)
 grep -q '^ /etc/textback/textback.yaml [0-9a-f]\{32\}$' <<<"$conffiles" || fail "/etc/textback/textback.yaml is not a conffile: $conffiles"
@@ -208,7 +209,7 @@ ok "dpkg -r keeps the config, --purge removes it and the enablement"
 if [ -z "$rpm" ]; then
 	fail "no textback-*.rpm in $pkgdir"
 fi
-want_rpm="/etc/textback/textback.yaml /usr/bin/textback /usr/lib/systemd/system/textback.service /usr/share/doc/textback/README.md /usr/share/doc/textback/contrib/asterisk/ari.conf /usr/share/doc/textback/examples/modem.conf /usr/share/doc/textback/textback.example.yaml"
+want_rpm="/etc/textback/textback.yaml /usr/bin/textback /usr/share/man/man1/textback.1.gz /usr/lib/systemd/system/textback.service /usr/share/doc/textback/README.md /usr/share/doc/textback/contrib/asterisk/ari.conf /usr/share/doc/textback/examples/modem.conf /usr/share/doc/textback/textback.example.yaml"
 if command -v rpm >/dev/null; then
 	list=$(rpm -qpl "$rpm" 2>/dev/null) || fail "rpm -qpl $(basename "$rpm")"
 	for f in $want_rpm; do grep -qx "$f" <<<"$list" || fail "the .rpm lacks $f"; done

@@ -57,6 +57,7 @@ func commands() []command {
 		{"modem", "probe DEVICE | info: what a USB GSM modem says (stop the daemon first)", cmdModem},
 		{"compliance", "what a 10DLC / carrier registration form asks: campaign, opt-in, sample messages, keywords", cmdCompliance},
 		{"version", "print the version", cmdVersion},
+		{"man", "print this manual in roff (the package installs it as textback(1))", cmdMan},
 	}
 }
 
