@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -28,8 +29,11 @@ import (
 //	GET  /admin/number?number=&line=   numberReport
 //	POST /admin/optout                 form action=add|remove, number, line, note: consentChange
 //	GET  /admin/ledger/export?what=&format=&since=RFC3339
-//	                                   the export as is; trailers Textback-Records, Textback-Error
-//	GET  /admin/ledger/backup          a consistent snapshot of the file (Content-Length)
+//	                                   the export as is; its record count in Textback-Records
+//	GET  /admin/ledger/backup          a consistent snapshot of the file
+//
+// The export and the snapshot are spooled to a temporary file before the
+// first byte is sent (see spool); the answer has a Content-Length.
 //	GET  /admin/ledger/stats           ledger.Stats
 //	POST /admin/ledger/purge           form before=RFC3339: ledger.PurgeStats
 //
@@ -43,11 +47,8 @@ import (
 // adminHeader must be on every admin API request.
 const adminHeader = "Textback-Admin"
 
-// The export's trailers.
-const (
-	trailerRecords = "Textback-Records"
-	trailerError   = "Textback-Error"
-)
+// headerRecords is the export's record count.
+const headerRecords = "Textback-Records"
 
 // adminInfo is GET /admin/ledger.
 type adminInfo struct {
@@ -153,8 +154,7 @@ func (a *adminAPI) optout(w http.ResponseWriter, r *http.Request) {
 	answer(w)(ch, asBadRequest(err))
 }
 
-// export streams the export. Its count, or an error after the first
-// byte, goes in a trailer; an error before it is an ordinary answer.
+// export sends the export, its record count in a header.
 func (a *adminAPI) export(w http.ResponseWriter, r *http.Request) {
 	var since time.Time
 	if s := r.FormValue("since"); s != "" {
@@ -164,34 +164,76 @@ func (a *adminAPI) export(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	w.Header().Set("Trailer", trailerRecords+", "+trailerError)
-	w.Header().Set("Content-Type", "application/octet-stream")
-	cw := &countingWriter{w: w}
-	n, err := a.core.Store().Export(cw, r.FormValue("what"), r.FormValue("format"), since)
-	switch {
-	case err != nil && cw.n == 0:
-		w.Header().Del("Trailer")
-		apiFail(w, badRequest("%v", err))
-	case err != nil:
-		a.log.Warn().Err(err).Msg("admin API: export cut short")
-		w.Header().Set(trailerError, err.Error())
-	default:
-		w.Header().Set(trailerRecords, strconv.Itoa(n))
+	var n int
+	f, size, err := spool(func(cw *countingWriter) error {
+		var err error
+		n, err = a.core.Store().Export(cw, r.FormValue("what"), r.FormValue("format"), since)
+		if err != nil && cw.n == 0 {
+			// an unknown record type or format: refused before the first byte
+			err = fmt.Errorf("%w: %w", errBadRequest, err)
+		}
+		return err
+	})
+	if err != nil {
+		apiFail(w, err)
+		return
+	}
+	defer f.Close()
+	w.Header().Set(headerRecords, strconv.Itoa(n))
+	a.send(w, f, size, "export")
+}
+
+// backup sends a consistent snapshot of the ledger.
+func (a *adminAPI) backup(w http.ResponseWriter, _ *http.Request) {
+	f, size, err := spool(func(cw *countingWriter) error {
+		_, err := a.core.Store().WriteSnapshot(cw, nil)
+		return err
+	})
+	if err != nil {
+		apiFail(w, err)
+		return
+	}
+	defer f.Close()
+	if a.send(w, f, size, "ledger snapshot") {
+		a.log.Info().Int64("bytes", size).Msg("ledger snapshot sent for a backup")
 	}
 }
 
-// backup streams a snapshot of the ledger, its size first.
-func (a *adminAPI) backup(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/octet-stream")
-	n, err := a.core.Store().WriteSnapshot(w, func(size int64) {
-		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	})
+// spool runs write into an unnamed temporary file and returns the file,
+// rewound, and its size. The ledger's read transaction then lasts as long
+// as writing a local file, not as long as the client takes to read: a
+// read transaction left open holds up the daemon's writes once the file
+// must grow (a paused `textback ledger export | less` would stop calls
+// being recorded).
+func spool(write func(*countingWriter) error) (*os.File, int64, error) {
+	f, err := os.CreateTemp("", "textback-admin-*")
 	if err != nil {
-		// The client sees a short body and keeps no backup.
-		a.log.Warn().Err(err).Int64("bytes", n).Msg("admin API: ledger snapshot cut short")
-		return
+		return nil, 0, fmt.Errorf("spool file: %w", err)
 	}
-	a.log.Info().Int64("bytes", n).Msg("ledger snapshot sent for a backup")
+	os.Remove(f.Name()) // gone with the last descriptor, even after a crash
+	cw := &countingWriter{w: f}
+	if err := write(cw); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("spool file: %w", err)
+	}
+	return f, cw.n, nil
+}
+
+// send copies a spooled answer to the client and reports whether all of
+// it went.
+func (a *adminAPI) send(w http.ResponseWriter, f *os.File, size int64, what string) bool {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	if n, err := io.Copy(w, f); err != nil {
+		// The client sees a short body (and keeps no backup).
+		a.log.Warn().Err(err).Int64("bytes", n).Int64("of", size).Msg("admin API: " + what + " cut short")
+		return false
+	}
+	return true
 }
 
 // countingWriter counts what passes through it.

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/textback/textback/ledger"
+	bolt "go.etcd.io/bbolt"
 )
 
 // daemonOn starts the daemon on the seeded ledger (its config's admin
@@ -325,5 +329,67 @@ func TestAdminAPI_OnTheListener(t *testing.T) {
 	}
 	if !errors.Is((&apiError{status: 404}), ledger.ErrNotFound) {
 		t.Error("a 404 is not ledger.ErrNotFound")
+	}
+}
+
+// TestAdminAPI_SlowClient: a client that stops reading a backup (or an
+// export) midway does not hold up the daemon's writes. A read transaction
+// left open would: bbolt cannot grow its memory map under one.
+func TestAdminAPI_SlowClient(t *testing.T) {
+	_, path := newSetup(t, "")
+	store, err := ledger.Open(path, ledger.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	core, err := ledger.New(store, ledger.Config{}, ledger.Options{Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Filler the daemon would never write, only to make the file big:
+	// bigger than the socket buffers, so the server blocks sending it.
+	fill := func(mb int) error {
+		return store.DB().Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("test-filler"))
+			if err != nil {
+				return err
+			}
+			start := b.Stats().KeyN
+			for i := range mb * 256 {
+				if err := b.Put(fmt.Appendf(nil, "%09d", start+i), bytes.Repeat([]byte{byte(i)}, 4096)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := fill(24); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newAdminAPI(core, zerolog.Nop()))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /admin/ledger/backup HTTP/1.1\r\nHost: %s\r\n%s: 1\r\n\r\n", srv.Listener.Addr(), adminHeader)
+	status := make([]byte, 12)
+	if _, err := io.ReadFull(conn, status); err != nil || string(status) != "HTTP/1.1 200" {
+		t.Fatalf("backup answer %q, %v", status, err)
+	}
+	// The client reads nothing more. A write that grows the file must
+	// still go through.
+	done := make(chan error, 1)
+	go func() { done <- fill(48) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		conn.Close()
+		<-done
+		t.Fatal("a write waited for a client that stopped reading a backup")
 	}
 }
