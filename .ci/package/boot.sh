@@ -270,6 +270,9 @@ ok "while running: $(head -n1 "$LOGS/optout.out")"
 in_box textback ledger backup --out /root/textback-backup.db >"$LOGS/backup.out" 2>&1 || { cat "$LOGS/backup.out" >&2; fail "textback ledger backup while the daemon runs"; }
 ok "while running: $(cat "$LOGS/backup.out")"
 in_box textback ledger stats >"$LOGS/stats.out" 2>&1 || { cat "$LOGS/stats.out" >&2; fail "textback ledger stats while the daemon runs"; }
+in_box textback ledger export --what consent --format csv >"$LOGS/consent.csv" 2>"$LOGS/export.err" || { cat "$LOGS/export.err" >&2; fail "textback ledger export while the daemon runs"; }
+has -E '^[0-9]+,.*,\+15557654321,.*,opted_out,admin,boot\.sh,' "$LOGS/consent.csv" || { cat "$LOGS/consent.csv" >&2; fail "the consent export lacks the admin's opt-out"; }
+ok "while running: ledger stats; ledger export --what consent: $(cat "$LOGS/export.err")"
 
 in_box systemctl stop textback || fail "systemctl stop textback (live)"
 [ "$(unit_prop Result)" = success ] || fail "systemctl stop (live): Result=$(unit_prop Result)"

@@ -393,3 +393,25 @@ func TestAdminAPI_SlowClient(t *testing.T) {
 		t.Fatal("a write waited for a client that stopped reading a backup")
 	}
 }
+
+// TestAdminCommands_PassingHolder: a ledger locked for a moment by
+// something that is not a daemon (another admin command) is waited for,
+// up to ledger.lock_timeout, and then opened.
+func TestAdminCommands_PassingHolder(t *testing.T) {
+	s := seedLedger(t)
+	held, err := ledger.Open(s.path, ledger.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		held.Close()
+		close(released)
+	}()
+	r := mustRun(t, "calls", "--config", s.cfg, "-n", "1")
+	<-released
+	if !strings.Contains(r.stdout, "tb:6") {
+		t.Errorf("calls after the holder let go:\n%v", r)
+	}
+}

@@ -59,9 +59,11 @@ type consentChange struct {
 }
 
 // quickLock is how long an admin command waits for the ledger's lock
-// before it asks the running daemon instead: a daemon holds the lock for
-// as long as it runs, so waiting longer only delays the answer.
-const quickLock = 250 * time.Millisecond
+// before it asks the running daemon instead: one try (bbolt tries once
+// when the timeout is under its 50 ms retry interval). A daemon holds the
+// lock for as long as it runs, so waiting only delays the answer; a
+// passing holder is waited for when no daemon answers.
+const quickLock = time.Millisecond
 
 // openAdminLedger opens the ledger the config names for an admin command
 // (write: the command changes it). When the file is locked by a running
