@@ -178,9 +178,16 @@ func benchWebsocket(b *testing.B, feed *benchFeed, handle func([]byte) error) {
 	ws.SetReadLimit(MaxEventSize)
 	events := len(feed.msgs)
 	n := 0
+	var buf bytes.Buffer
 	for b.Loop() {
 		for range events {
-			_, m, err := ws.ReadMessage()
+			var m []byte
+			var err error
+			if handle != nil {
+				m, err = readMessage(ws, &buf) // as the daemon reads
+			} else {
+				_, m, err = ws.ReadMessage()
+			}
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,8 +1,10 @@
 package ari
 
 import (
+	"bytes"
 	"errors"
 	json "github.com/goccy/go-json"
+	"time"
 
 	"github.com/CyCoreSystems/ari/v5"
 )
@@ -84,11 +86,9 @@ func decodeEvent(msg []byte) (string, ari.Event, error) {
 	if !handledSet[w.Type] {
 		return w.Type, nil, nil
 	}
-	var ts ari.DateTime
-	if len(w.Timestamp) > 0 && string(w.Timestamp) != "null" {
-		if err := ts.UnmarshalJSON(w.Timestamp); err != nil {
-			return w.Type, nil, &DecodeError{Type: w.Type, Err: err}
-		}
+	ts, err := timestamp(w.Timestamp)
+	if err != nil {
+		return w.Type, nil, &DecodeError{Type: w.Type, Err: err}
 	}
 	ed := ari.EventData{Type: w.Type, Timestamp: ts, Application: w.Application, Node: w.AsteriskID}
 	switch w.Type {
@@ -118,4 +118,20 @@ func decodeEvent(msg []byte) (string, ari.Event, error) {
 		return w.Type, &ari.BridgeMerged{EventData: ed, Bridge: w.Bridge, BridgeFrom: w.BridgeFrom}, nil
 	}
 	return w.Type, nil, nil
+}
+
+// timestamp reads an event's "timestamp" as ari.DateTime does (a JSON
+// string in ari.DateFormat), without a second JSON decoder for the plain
+// strings Asterisk sends.
+func timestamp(raw []byte) (ari.DateTime, error) {
+	var ts ari.DateTime
+	if len(raw) == 0 || string(raw) == "null" {
+		return ts, nil
+	}
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		t, err := time.Parse(ari.DateFormat, string(raw[1:len(raw)-1]))
+		return ari.DateTime(t), err
+	}
+	err := ts.UnmarshalJSON(raw)
+	return ts, err
 }

@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -137,12 +138,13 @@ func (s *Source) read(ctx context.Context, conn *websocket.Conn, msgs chan<- []b
 	defer close(msgs)
 	alive := func(string) error { return conn.SetReadDeadline(time.Now().Add(s.cfg.ReadTimeout)) }
 	conn.SetPongHandler(alive)
+	var buf bytes.Buffer
 	for {
 		if err := alive(""); err != nil {
 			errc <- fmt.Errorf("websocket: %w", err)
 			return
 		}
-		_, msg, err := conn.ReadMessage()
+		msg, err := readMessage(conn, &buf)
 		if err != nil {
 			errc <- readError(err, s.cfg.ReadTimeout)
 			return
@@ -154,6 +156,21 @@ func (s *Source) read(ctx context.Context, conn *websocket.Conn, msgs chan<- []b
 			return
 		}
 	}
+}
+
+// readMessage reads the next data message through buf (reused: one
+// allocation a message, exactly its size, where io.ReadAll would grow a
+// slice several times).
+func readMessage(conn *websocket.Conn, buf *bytes.Buffer) ([]byte, error) {
+	_, r, err := conn.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(buf.Bytes()), nil
 }
 
 // readError says why reading the websocket failed.

@@ -166,6 +166,14 @@ func (s *Server) statsLocked() Stats {
 	return st
 }
 
+// Connections is how many websockets the server has accepted so far
+// (Stats().Connections, without copying the rest).
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats.Connections
+}
+
 // Wait blocks until cond holds for the server's Stats, or ctx ends.
 func (s *Server) Wait(ctx context.Context, cond func(Stats) bool) error {
 	for {
