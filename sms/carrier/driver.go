@@ -308,7 +308,7 @@ func newTransport(tc *tls.Config) *http.Transport {
 		},
 		TLSClientConfig:     tc,
 		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConnsPerHost: 8,
+		MaxIdleConnsPerHost: 32, // the dispatcher's workers and lanes
 		// Shorter than carriers' keep-alive, so that a connection the
 		// carrier is about to close is not reused (a request written into
 		// a closing connection is Unknown).
