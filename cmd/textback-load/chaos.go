@@ -90,7 +90,7 @@ func (c *chaos) killAfter(t time.Time) (time.Time, bool) {
 type killReport struct {
 	Kills    int
 	Restart  latencies // exec to READY after each kill
-	Err      string   `json:",omitempty"`
+	Err      string    `json:",omitempty"`
 	killedAt []time.Time
 }
 

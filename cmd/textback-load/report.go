@@ -80,7 +80,9 @@ func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
 
 func (r *report) write(w io.Writer) {
-	p := func(name, format string, args ...any) { fmt.Fprintf(w, "%-34s %s\n", name, fmt.Sprintf(format, args...)) }
+	p := func(name, format string, args ...any) {
+		fmt.Fprintf(w, "%-34s %s\n", name, fmt.Sprintf(format, args...))
+	}
 	fmt.Fprintf(w, "textback-load: %s\n", r.Options)
 	if r.Dir != "" {
 		p("work directory", "%s", r.Dir)

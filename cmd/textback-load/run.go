@@ -240,9 +240,9 @@ func holdPhase(ctx context.Context, d *daemon, em *emitter, n int, rep *report) 
 
 // sampler reads the daemon's RSS every 100 ms.
 type sampler struct {
-	d    *daemon
+	d     *daemon
 	stopc chan struct{}
-	done chan int64
+	done  chan int64
 }
 
 func startSampler(d *daemon) *sampler {
