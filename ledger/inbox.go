@@ -156,6 +156,12 @@ func (r *rules) act(tx *bolt.Tx, cl *compiledLine, m *Message, now time.Time) er
 		if cl == nil {
 			return nil
 		}
+		if by, err := claimedBy(tx, line, num.E164); err != nil {
+			return err
+		} else if by != "" {
+			m.Suppressed = SkipClaimed // an operator answers; a person is told below
+			return r.forward(tx, cl, m, now)
+		}
 		if last, ok := ns.LastHelp[line]; ok && now.Sub(last) < r.policy.HelpCooldown {
 			return nil // answered recently: a loop guard
 		}

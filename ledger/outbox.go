@@ -284,6 +284,13 @@ func (r *rules) holdOrDrop(tx *bolt.Tx, t *Text, now time.Time) bool {
 	if ns.OptedOut && !t.Exempt {
 		return drop("the number opted out before the text was sent")
 	}
+	if t.Kind == KindCallback || t.Kind == KindHelp {
+		if by, err := claimedBy(tx, t.Line, t.To); err != nil {
+			return drop(err.Error())
+		} else if by != "" {
+			return drop("claimed: an operator took the conversation before the text was sent")
+		}
+	}
 	if t.Kind != KindCallback {
 		return false
 	}

@@ -201,6 +201,9 @@ type Message struct {
 	RecordedAt time.Time   `json:"recorded_at"`
 	Kind       MessageKind `json:"kind"`
 	Review     bool        `json:"review,omitempty"`
+	// Suppressed says why an automatic answer was not sent (claimed: an
+	// operator has the conversation).
+	Suppressed Skip `json:"suppressed,omitempty"`
 	// Texts are the outbox entries this message caused (confirmation,
 	// help answer, forwards).
 	Texts []uint64 `json:"texts,omitempty"`
