@@ -365,7 +365,7 @@ func (s *Store) Conversation(line, number string) (Conversation, error) {
 }
 
 func (c *Conversation) add(e Entry) {
-	if e.At.After(c.LastAt) || c.LastAt.IsZero() {
+	if !e.At.Before(c.LastAt) {
 		c.LastAt, c.Last = e.At, e
 	}
 	if e.inbound() && e.At.After(c.LastInbound) {

@@ -48,8 +48,9 @@ func isLoopback(host string) bool {
 }
 
 // newAdminServer binds the admin listener at addr, so a port in use fails
-// the start.
-func newAdminServer(addr string, mon *monitor, m *metrics, status, api http.Handler) (*webhookServer, error) {
+// the start. api, when not nil, is the admin API at /admin/; inbox, when
+// not nil, is the operator inbox at /inbox/ (it has its own login).
+func newAdminServer(addr string, mon *monitor, m *metrics, status, api, inbox http.Handler) (*webhookServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin.listen %s: %w", addr, err)
@@ -74,6 +75,10 @@ func newAdminServer(addr string, mon *monitor, m *metrics, status, api http.Hand
 	}
 	if api != nil {
 		mux.Handle("/admin/", api)
+	}
+	if inbox != nil {
+		mux.Handle("/inbox/", inbox)
+		mux.Handle("GET /{$}", http.RedirectHandler("/inbox/", http.StatusSeeOther))
 	}
 	return &webhookServer{srv: newHTTPServer(mux), ln: ln}, nil
 }

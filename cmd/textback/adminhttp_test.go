@@ -108,7 +108,7 @@ func TestAdmin_Handlers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mon := newMonitor(tc.cfg, tc.src, console.New(io.Discard))
-			srv, err := newAdminServer("127.0.0.1:0", mon, newMetrics(mon, store), nil, nil)
+			srv, err := newAdminServer("127.0.0.1:0", mon, newMetrics(mon, store), nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

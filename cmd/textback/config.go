@@ -222,6 +222,9 @@ type LineConfig struct {
 	Keywords   KeywordsConfig `yaml:"keywords"`
 	MaxPerHour int            `yaml:"max_per_hour"`
 	MaxPerDay  int            `yaml:"max_per_day"`
+	// Intake is the look and the questions of the line's intake page
+	// (intakeconfig.go); the page is served when Link is set.
+	Intake *IntakeConfig `yaml:"intake"`
 }
 
 // KeywordsConfig lists a line's extra keywords.
@@ -1433,6 +1436,9 @@ func (c *Config) validateLine(name string, l LineConfig) error {
 				return c.fieldErr(fmt.Sprintf("%s.keywords.%s[%d]", path, kw.key, i), "empty keyword")
 			}
 		}
+	}
+	if err := c.validateIntake(path, l); err != nil {
+		return err
 	}
 	if l.MaxPerHour < 0 {
 		return c.fieldErr(path+".max_per_hour", "must not be negative (0 means the global cap only)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -64,11 +65,20 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Carriers' webhooks: replies and delivery reports. Bound now, so a
-	// port in use fails the start with a clear error.
+	// The intake page and the operator inbox.
+	pages, err := newWebPages(cfg, core, log)
+	if err != nil {
+		return err
+	}
+	// Carriers' webhooks (replies and delivery reports) and the intake
+	// page. Bound now, so a port in use fails the start with a clear error.
 	var web *webhookServer
+	var carrierH http.Handler
 	if wd, ok := driver.(webhookDriver); ok {
-		if web, err = newWebhookServer(cfg.HTTP.Listen, wd.Handler(core)); err != nil {
+		carrierH = wd.Handler(core)
+	}
+	if carrierH != nil || pages.intake != nil {
+		if web, err = newPublicServer(cfg.HTTP.Listen, carrierH, pages.intake); err != nil {
 			return err
 		}
 	}
@@ -79,14 +89,17 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if cfg.Admin.Listen != "off" {
 		if admin, err = newAdminServer(cfg.Admin.Listen, mon, met,
 			&statusHandler{mon: mon, store: store, started: time.Now(), show: cfg.numberFormatter()},
-			newAdminAPI(core, log.With().Str("component", "admin").Logger())); err != nil {
+			newAdminAPI(core, log.With().Str("component", "admin").Logger()), pages.inbox); err != nil {
 			return err
 		}
 	}
 	start := log.Info().Str("version", versionString()).Str("ledger", store.Path()).Str("driver", driver.Name()).
 		Str("pbx", cfg.PBX).Int("lines", len(coreCfg.Lines)).Bool("shadow", coreCfg.Policy.Shadow)
-	if web != nil {
+	if carrierH != nil {
 		start = start.Str("webhooks", "http://"+web.Addr()+carrierPrefix+"/")
+	}
+	if pages.intake != nil {
+		start = start.Str("intake", "http://"+web.Addr()+"/i/")
 	}
 	if admin != nil {
 		start = start.Str("admin", "http://"+admin.Addr()+"/")
@@ -120,7 +133,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		tasks.Go("pbx", func() error { return src.Run(ctx, events) }, cancel)
 		tasks.Go("tracker", func() error { return core.Watch(ctx, events, tracker) }, cancel)
 	}
-	tasks.Go("reload", func() error { return reloadOnHUP(ctx, hup, cfgPath, core, log, notify) }, cancel)
+	tasks.Go("reload", func() error { return reloadOnHUP(ctx, hup, cfgPath, core, log, notify, pages) }, cancel)
 	maint := newMaintainer(cfg, store, log.With().Str("component", "ledger").Logger())
 	tasks.Go("maintenance", func() error { return maint.Run(ctx) }, cancel)
 
@@ -133,20 +146,25 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 
 // reloadOnHUP reloads lines, templates, keywords and policy on each SIGHUP
 // from hup. A bad config is logged and the running one stays.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, core *ledger.Ledger, log zerolog.Logger, notify *notifier) error {
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, core *ledger.Ledger, log zerolog.Logger, notify *notifier, pages *webPages) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-hup:
 		}
-		notify.reloading(func() { reload(path, core, log) })
+		notify.reloading(func() {
+			if cfg := reload(path, core, log); cfg != nil {
+				pages.reload(cfg)
+			}
+		})
 	}
 }
 
 // reload reads the config at path and hands its lines, templates,
-// keywords and policy to the core, or logs why not.
-func reload(path string, core *ledger.Ledger, log zerolog.Logger) {
+// keywords and policy to the core, or logs why not. It returns the new
+// config, or nil when it was rejected.
+func reload(path string, core *ledger.Ledger, log zerolog.Logger) *Config {
 	cfg, err := LoadConfig(path)
 	if err == nil {
 		err = cfg.ValidateForRun()
@@ -160,9 +178,10 @@ func reload(path string, core *ledger.Ledger, log zerolog.Logger) {
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("reload rejected; the running config stays")
-		return
+		return nil
 	}
 	log.Info().Int("lines", len(coreCfg.Lines)).Msg("config reloaded")
+	return cfg
 }
 
 // taskGroup runs long-lived tasks; the first to fail cancels the others.

@@ -71,16 +71,6 @@ type webhookServer struct {
 	ln  net.Listener
 }
 
-func newWebhookServer(addr string, h http.Handler) (*webhookServer, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle(carrierPrefix+"/", http.StripPrefix(carrierPrefix, h))
-	return &webhookServer{srv: newHTTPServer(mux), ln: ln}, nil
-}
-
 // newHTTPServer is an http.Server for h with timeouts that keep a slow or
 // stuck client from holding a connection.
 func newHTTPServer(h http.Handler) *http.Server {

@@ -55,6 +55,7 @@ func commands() []command {
 		{"ledger", "export|backup|stats|purge: work on the ledger file", cmdLedger},
 		{"send", "send --line LINE NUMBER TEXT: send one text through the configured driver", cmdSend},
 		{"modem", "probe DEVICE | info: what a USB GSM modem says (stop the daemon first)", cmdModem},
+		{"user", "add NAME | remove NAME | list: accounts of the operator inbox", cmdUser},
 		{"compliance", "what a 10DLC / carrier registration form asks: campaign, opt-in, sample messages, keywords", cmdCompliance},
 		{"version", "print the version", cmdVersion},
 		{"man", "print this manual in roff (the package installs it as textback(1))", cmdMan},
