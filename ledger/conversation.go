@@ -356,13 +356,18 @@ func (s *Store) Conversation(line, number string) (Conversation, error) {
 		if !a.At.Equal(b.At) {
 			return a.At.After(b.At)
 		}
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
+		if ra, rb := entryRank[a.Kind], entryRank[b.Kind]; ra != rb {
+			return ra > rb
 		}
 		return a.Seq > b.Seq
 	})
 	return c, err
 }
+
+// entryRank orders entries of the same instant as they follow from each
+// other: a call, then a form or a message, then what textback did about
+// it (a consent change, a text), then an operator's action.
+var entryRank = map[EntryKind]int{EntryCall: 0, EntryIntake: 1, EntryMessage: 2, EntryConsent: 3, EntryText: 4, EntryAction: 5}
 
 func (c *Conversation) add(e Entry) {
 	if !e.At.Before(c.LastAt) {

@@ -95,6 +95,17 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// fromLoopback reports whether the peer is on this host (a reverse
+// proxy), whose forwarding headers are believed.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // overTLS reports whether the browser reached us over HTTPS: directly, or
 // through a reverse proxy on the same host that says so.
 func overTLS(r *http.Request) bool {
@@ -109,21 +120,21 @@ func overTLS(r *http.Request) bool {
 	return ip != nil && ip.IsLoopback() && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
-// sameOrigin rejects requests a browser marks as sent from another site.
-// Browsers that send neither Sec-Fetch-Site nor Origin pass; the CSRF
-// token still has to match.
+// sameOrigin rejects requests a browser marks as sent from another site:
+// by Sec-Fetch-Site when the browser sends it, else by Origin. Pages here
+// send no referrer, so a browser's same-origin post may carry
+// "Origin: null"; that, and a request with neither header (an old
+// browser), pass on to the CSRF token, which still has to match.
 func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return false
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin" || site == "none"
 	}
 	origin := r.Header.Get("Origin")
 	if origin == "" || origin == "null" {
-		return origin == ""
+		return true
 	}
 	host := r.Host
-	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" && fromLoopback(r) {
 		host = fh
 	}
 	o := strings.TrimPrefix(strings.TrimPrefix(origin, "https://"), "http://")

@@ -339,8 +339,22 @@ func (h *Inbox) convData(line, number string) (page, error) {
 	sites := h.o.Sites()
 	p := page{Conv: c, Business: businessOf(sites, line), LineNumber: sites[line].Phone, URL: convURL(line, num),
 		Unhandled: c.Unhandled(), ClaimedBy: c.State.ClaimedBy, HandledBy: c.State.HandledBy, OptedOut: c.OptedOut, MaxReply: MaxReply}
+	// An operator's reply is one entry: the text, with who sent it.
+	by := map[uint64]string{}
 	for _, e := range c.Entries {
-		p.Entries = append(p.Entries, h.entry(e))
+		if e.Kind == ledger.EntryAction && e.Action.Kind == ledger.ActReply {
+			by[e.Action.Text] = e.Action.User
+		}
+	}
+	for _, e := range c.Entries {
+		if e.Kind == ledger.EntryAction && e.Action.Kind == ledger.ActReply {
+			continue
+		}
+		v := h.entry(e)
+		if e.Kind == ledger.EntryText && by[e.Text.Seq] != "" {
+			v.Title = "Reply by " + by[e.Text.Seq]
+		}
+		p.Entries = append(p.Entries, v)
 	}
 	return p, nil
 }

@@ -211,7 +211,7 @@ func TestInbox_ConversationAndReply(t *testing.T) {
 		t.Fatalf("reply texts %+v", texts)
 	}
 	w = c.do("GET", conv+"?m=sent", nil)
-	if !strings.Contains(w.Body.String(), "Reply queued") || !strings.Contains(w.Body.String(), "Reply sent by ann") {
+	if !strings.Contains(w.Body.String(), "Reply queued") || !strings.Contains(w.Body.String(), "Reply by ann") {
 		t.Errorf("after reply:\n%s", w.Body)
 	}
 	noRawXSS(t, w.Body.String())

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestRun_IntakeAndInbox: the daemon's listeners serve the intake page and
+// the inbox, end to end over HTTP without a browser: missed call, text
+// with the link, form sent, forwarded to staff, operator logs in and
+// replies, the reply leaves through the carrier; then STOP, and a reply is
+// refused.
+func TestRun_IntakeAndInbox(t *testing.T) {
+	s := startStack(t)
+	link := linkPattern.FindString(s.waitText(testCaller, linkPattern))
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(u string) (int, string) {
+		t.Helper()
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	post := func(u string, v url.Values) (int, string, string) {
+		t.Helper()
+		resp, err := c.PostForm(u, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header.Get("Location")
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+	code, page := get(link)
+	if code != 200 || !strings.Contains(page, "How can we help?") {
+		t.Fatalf("intake page: %d\n%s", code, page)
+	}
+	if code, _ := get(s.public + "/i/_/line/main.css"); code != 200 {
+		t.Errorf("line css: %d", code)
+	}
+	code, page, _ = post(link, url.Values{"csrf": {csrf.FindStringSubmatch(page)[1]}, "name": {"Ann"}, "need": {"a leak"}})
+	if code != 200 || !strings.Contains(page, "(555) 555-1000") {
+		t.Fatalf("intake post: %d\n%s", code, page)
+	}
+	s.waitText(testStaff, regexp.MustCompile(`Intake form for Acme Plumbing from \+15557654321`))
+	if code, _ := get(link); code != http.StatusGone {
+		t.Errorf("used link: %d", code)
+	}
+	// The admin listener's root leads to the inbox, which wants a login.
+	if code, _ := get(s.admin + "/"); code != http.StatusSeeOther {
+		t.Errorf("admin root: %d", code)
+	}
+	_, page = get(s.admin + "/inbox/login")
+	code, _, loc := post(s.admin+"/inbox/login", url.Values{"csrf": {csrf.FindStringSubmatch(page)[1]}, "user": {"ann"}, "password": {operatorPassword}})
+	if code != http.StatusSeeOther || loc != "/inbox/" {
+		t.Fatalf("login: %d %s", code, loc)
+	}
+	conv := s.admin + "/inbox/c/main/" + url.PathEscape(testCaller)
+	code, page = get(conv)
+	if code != 200 || !strings.Contains(page, "Intake form") || !strings.Contains(page, "a leak") {
+		t.Fatalf("conversation: %d\n%s", code, page)
+	}
+	token := csrf.FindStringSubmatch(page)[1]
+	if code, _, _ := post(conv+"/reply", url.Values{"csrf": {token}, "body": {"On our way"}}); code != http.StatusSeeOther {
+		t.Fatalf("reply: %d", code)
+	}
+	s.waitText(testCaller, regexp.MustCompile(`^On our way$`))
+	s.inbound("mo-stop-1", "STOP")
+	s.waitText(testCaller, regexp.MustCompile(`unsubscribed`))
+	if code, page, _ := post(conv+"/reply", url.Values{"csrf": {token}, "body": {"Hello?"}}); code != http.StatusConflict || !strings.Contains(page, "opted out") {
+		t.Errorf("reply after STOP: %d", code)
+	}
+	s.d.stop()
+	for _, m := range s.kannel.texts() {
+		if m.Get("text") == "Hello?" {
+			t.Errorf("a reply went to an opted-out number")
+		}
+	}
+	// user list shows the account; remove takes it away.
+	if r := mustRun(t, "user", "list", "--config", s.cfg); r.stdout != "ann\n" {
+		t.Errorf("user list: %q", r.stdout)
+	}
+	mustRun(t, "user", "remove", "ann", "--config", s.cfg)
+	if r := textbackStdin(t, "short\n", "user", "add", "bob", "--config", s.cfg); r.code != 1 || !strings.Contains(r.stderr, "too short") {
+		t.Errorf("short password: %v", r)
+	}
+	if r := textback(t, "user", "add", "b b", "--config", s.cfg); r.code != 2 {
+		t.Errorf("bad name: %v", r)
+	}
+}
