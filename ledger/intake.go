@@ -54,6 +54,9 @@ type Submission struct {
 	SubmittedAt time.Time `json:"submitted_at"`
 	// Texts are the staff SMS summaries and the webhook post it queued.
 	Texts []uint64 `json:"texts,omitempty"`
+	// Purged: retention blanked the answers (Store.Purge); the questions
+	// and the rest are kept.
+	Purged bool `json:"purged,omitempty"`
 }
 
 // WebhookIntake is the JSON body posted to a line's webhook for a
@@ -265,4 +268,56 @@ func (s *Store) Submissions(limit int) ([]Submission, error) {
 		return nil
 	})
 	return out, err
+}
+
+// purgeIntake blanks the answers of submissions made before before, at
+// most purgeBatch per write transaction. It returns how many it changed.
+func (s *Store) purgeIntake(before time.Time) (int, error) {
+	n := 0
+	for {
+		var keys [][]byte
+		err := s.db.View(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketIntake)
+			if b == nil {
+				return nil
+			}
+			return b.ForEach(func(k, v []byte) error {
+				if len(keys) >= purgeBatch {
+					return nil
+				}
+				var sub Submission
+				if err := json.Unmarshal(v, &sub); err != nil {
+					return fmt.Errorf("decode intake record %x: %w", k, err)
+				}
+				if sub.SubmittedAt.Before(before) && !sub.Purged {
+					keys = append(keys, append([]byte(nil), k...))
+				}
+				return nil
+			})
+		})
+		if err != nil || len(keys) == 0 {
+			return n, err
+		}
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketIntake)
+			for _, k := range keys {
+				var sub Submission
+				if ok, err := getJSON(b, k, &sub); err != nil || !ok {
+					return err
+				}
+				for i := range sub.Fields {
+					sub.Fields[i].Value = ""
+				}
+				sub.Purged = true
+				if err := putJSON(b, k, sub); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+		n += len(keys)
+	}
 }

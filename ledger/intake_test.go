@@ -118,3 +118,31 @@ func TestIntakeSummary_Cut(t *testing.T) {
 		t.Errorf("summary of %d runes: %q", n, s[:60])
 	}
 }
+
+func TestPurge_IntakeAnswers(t *testing.T) {
+	l, clock := intakeLedger(t)
+	for _, id := range []string{"c1", "c2"} {
+		if _, err := l.Record(missed(id, testCaller, clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.SubmitIntake("test:"+id, []Field{{Name: "name", Label: "Name", Value: "Ann " + id}}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(48 * time.Hour)
+	}
+	st, err := l.Store().Purge(clock.Now().Add(-72 * time.Hour))
+	if err != nil || st.Intake != 1 {
+		t.Fatalf("Purge = %+v, %v; want one intake form", st, err)
+	}
+	subs, _ := l.Store().Submissions(0)
+	if subs[1].Fields[0].Value != "" || !subs[1].Purged || subs[1].Fields[0].Label != "Name" || subs[0].Fields[0].Value != "Ann c2" || subs[0].Purged {
+		t.Errorf("after purge: %+v", subs)
+	}
+	if st, err := l.Store().Purge(clock.Now().Add(-72 * time.Hour)); err != nil || st.Intake != 0 {
+		t.Errorf("second purge: %+v %v", st, err)
+	}
+	// A purged form still counts as used.
+	if _, err := l.SubmitIntake("test:c1", nil); !errors.Is(err, ErrIntakeUsed) {
+		t.Errorf("purged form's call: %v", err)
+	}
+}

@@ -278,12 +278,14 @@ type PurgeStats struct {
 	Pending int `json:"pending_kept"`
 	// RateCounters were deleted.
 	RateCounters int `json:"rate_counters"`
+	// Intake forms had their answers removed.
+	Intake int `json:"intake_forms,omitempty"`
 }
 
 // Purge applies retention to records older than before: the bodies of
 // outbox texts (created before it) and inbound messages (received before
-// it) are replaced by "" and the record marked Purged; everything else in
-// them is kept. Call records carry no bodies and are kept whole, as the
+// it), and the answers of intake forms (sent before it), are replaced by
+// "" and the record marked Purged; everything else in them is kept. Call records carry no bodies and are kept whole, as the
 // record of why each call was or was not texted. Consent history and
 // number states are never purged (the audit record), nor are texts the
 // dispatcher still has (queued or sending). Rate counters more than 48
@@ -322,6 +324,10 @@ func (s *Store) Purge(before time.Time) (PurgeStats, error) {
 	})
 	if err != nil {
 		return st, fmt.Errorf("purge messages: %w", err)
+	}
+	st.Intake, err = s.purgeIntake(before)
+	if err != nil {
+		return st, fmt.Errorf("purge intake forms: %w", err)
 	}
 	st.RateCounters, err = s.purgeRates(s.now().Add(-rateKeep))
 	if err != nil {

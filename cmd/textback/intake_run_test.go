@@ -99,3 +99,55 @@ func TestRun_IntakeAndInbox(t *testing.T) {
 		t.Errorf("bad name: %v", r)
 	}
 }
+
+func TestConfig_Intake(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "secret", "0123456789abcdef0123456789abcdef\n")
+	writeFile(t, dir, "logo.png", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	writeFile(t, dir, "logo.svg", `<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)
+	base := configFor(dir, "") + "    link: \"https://acme.example/i/{{.Token}}\"\n"
+	withSecret := strings.Replace(base, "pbx: none\n", "pbx: none\npolicy: {token_secret_file: secret}\n", 1)
+	t.Run("Good", func(t *testing.T) {
+		cfg := writeFile(t, dir, "good.yaml", withSecret+`    intake:
+      colour: "#ffeb3b"
+      logo_file: logo.png
+      intro: Hello
+      fields:
+        - {name: name, label: Name, required: true, autocomplete: name}
+        - {name: job, label: The job, type: textarea, max: 2000}
+`)
+		mustRun(t, "check", "--offline", "--config", cfg)
+		c, err := LoadConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sites, err := c.sites()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sites["main"]
+		if s.LogoType != "image/png" || s.Accent != "#ffeb3b" || len(s.Fields) != 2 || !s.Fields[1].Multiline || s.Fields[1].Max != 2000 ||
+			s.Fields[0].Max != 200 || s.Phone != "(555) 555-1000" || s.PhoneE164 != testLine {
+			t.Errorf("site %+v", s)
+		}
+	})
+	for _, tc := range []struct{ name, src, want string }{
+		{"LinkWithoutSecret", base, "lines.main.link: an intake link needs policy.token_secret"},
+		{"IntakeWithoutLink", configFor(dir, "    intake: {intro: hi}\n"), "lines.main.intake: an intake page needs the line's link"},
+		{"BadColour", withSecret + "    intake: {colour: blue}\n", `lines.main.intake.colour: "blue" is not a colour like #0b5cad`},
+		{"SVGLogo", withSecret + "    intake: {logo_file: logo.svg}\n", "lines.main.intake.logo_file: " + dir + "/logo.svg is text/plain; charset=utf-8; a logo is a PNG, JPEG, GIF or WebP image"},
+		{"MissingLogo", withSecret + "    intake: {logo_file: nope.png}\n", "lines.main.intake.logo_file: cannot read " + dir + "/nope.png"},
+		{"BadFieldName", withSecret + "    intake: {fields: [{name: Name, label: x}]}\n", `lines.main.intake.fields[0].name: "Name" is not a field name`},
+		{"DuplicateField", withSecret + "    intake: {fields: [{name: a, label: x}, {name: a, label: y}]}\n", `lines.main.intake.fields[1].name: "a" is used twice`},
+		{"CSRFField", withSecret + "    intake: {fields: [{name: csrf, label: x}]}\n", "lines.main.intake.fields[0].name: csrf is the form's own field"},
+		{"NoLabel", withSecret + "    intake: {fields: [{name: a}]}\n", "lines.main.intake.fields[0].label: a question needs a label"},
+		{"BadType", withSecret + "    intake: {fields: [{name: a, label: x, type: select}]}\n", `lines.main.intake.fields[0].type: "select" is not text or textarea`},
+		{"TooLong", withSecret + "    intake: {fields: [{name: a, label: x, max: 5000}]}\n", "lines.main.intake.fields[0].max: 5000 is not between 1 and 4000"},
+		{"UnknownKey", withSecret + "    intake: {color: red}\n", `unknown key "color" in lines.main.intake (did you mean colour?)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeFile(t, dir, tc.name+".yaml", tc.src)
+			wantError(t, textback(t, "check", "--offline", "--config", cfg), 1, "check", tc.want)
+		})
+	}
+}

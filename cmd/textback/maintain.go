@@ -118,8 +118,8 @@ func (m *maintainer) purge() {
 		m.log.Error().Err(err).Msg("retention purge failed; trying again tomorrow")
 		return
 	}
-	if st.Texts+st.Messages+st.RateCounters > 0 {
-		m.log.Info().Int("texts", st.Texts).Int("messages", st.Messages).Int("rate_counters", st.RateCounters).
+	if st.Texts+st.Messages+st.RateCounters+st.Intake > 0 {
+		m.log.Info().Int("texts", st.Texts).Int("messages", st.Messages).Int("intake_forms", st.Intake).Int("rate_counters", st.RateCounters).
 			Dur("older_than", m.retention).Msg("purged old bodies (consent history is kept)")
 	}
 }

@@ -538,6 +538,9 @@ func entryText(e ledger.Entry) entryView {
 		}
 	case ledger.EntryIntake:
 		v.Class, v.Title, v.Fields = "intake", "Intake form", e.Intake.Fields
+		if e.Intake.Purged {
+			v.Note = "Answers removed by retention."
+		}
 	case ledger.EntryConsent:
 		c := e.Consent
 		v.Class = "consent"
