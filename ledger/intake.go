@@ -99,7 +99,7 @@ func (l *Ledger) IntakeCall(callID string) (IntakeCall, error) {
 	}
 	out.Call = call
 	cl := l.rules.Load().byName[call.Line]
-	if cl == nil || call.Number == "" {
+	if cl == nil || cl.Link == "" || call.Number == "" {
 		return out, fmt.Errorf("call %s: %w", callID, ErrIntakeNoLine)
 	}
 	out.Line = cl.Line
@@ -164,7 +164,7 @@ func (l *Ledger) SubmitIntake(callID string, fields []Field) (Submission, error)
 			return err
 		}
 		cl := r.byName[call.Line]
-		if cl == nil || call.Number == "" {
+		if cl == nil || cl.Link == "" || call.Number == "" {
 			return ErrIntakeNoLine
 		}
 		b, err := tx.CreateBucketIfNotExists(bucketIntake)

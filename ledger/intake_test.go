@@ -106,6 +106,14 @@ func TestSubmitIntake_UnknownAndLineless(t *testing.T) {
 	if _, err := l.SubmitIntake("test:c2", nil); !errors.Is(err, ErrIntakeNoLine) {
 		t.Errorf("call on no line: %v", err)
 	}
+	// A line without a link has no form.
+	plain, clock2 := newTestLedger(t, nil)
+	if _, err := plain.Record(missed("c3", testCaller, clock2.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.SubmitIntake("test:c3", nil); !errors.Is(err, ErrIntakeNoLine) {
+		t.Errorf("line without a link: %v", err)
+	}
 	// A bare PBX id or a sequence number is not a token's call id.
 	if _, err := l.IntakeCall("c2"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("IntakeCall by bare id: %v", err)

@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -80,6 +82,19 @@ func TestRun_IntakeAndInbox(t *testing.T) {
 	s.waitText(testCaller, regexp.MustCompile(`unsubscribed`))
 	if code, page, _ := post(conv+"/reply", url.Values{"csrf": {token}, "body": {"Hello?"}}); code != http.StatusConflict || !strings.Contains(page, "opted out") {
 		t.Errorf("reply after STOP: %d", code)
+	}
+	// SIGHUP: the page takes the new colour.
+	cfgText, err := os.ReadFile(s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.cfg, []byte(strings.Replace(string(cfgText), `colour: "#0b5cad"`, `colour: "#aa3300"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.d.signal(syscall.SIGHUP)
+	s.d.waitLog("config reloaded", 1)
+	if code, css := get(s.public + "/i/_/line/main.css"); code != 200 || !strings.Contains(css, "--accent: #aa3300;") {
+		t.Errorf("line css after reload: %d %s", code, css)
 	}
 	s.d.stop()
 	for _, m := range s.kannel.texts() {

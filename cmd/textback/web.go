@@ -55,6 +55,9 @@ func (p *webPages) reload(cfg *Config) {
 		return
 	}
 	p.sites.Store(&sites)
+	if p.intake == nil && cfg.intakeEnabled() {
+		p.log.Warn().Msg("a line now has an intake link, but the intake page starts only with textback: restart it (systemctl restart textback)")
+	}
 }
 
 // newPublicServer binds the public listener: the carrier's webhooks under
