@@ -178,7 +178,13 @@ func (s *browserStack) waitText(to string, body *regexp.Regexp) string {
 // inbound delivers a text from the caller on the carrier's webhook.
 func (s *browserStack) inbound(id, text string) {
 	s.t.Helper()
-	q := url.Values{"token": {kannelToken}, "id": {id}, "from": {testCaller}, "to": {testLine}, "text": {text}, "charset": {"UTF-8"}}
+	s.inboundFrom(testCaller, id, text)
+}
+
+// inboundFrom delivers a text from any number.
+func (s *browserStack) inboundFrom(from, id, text string) {
+	s.t.Helper()
+	q := url.Values{"token": {kannelToken}, "id": {id}, "from": {from}, "to": {testLine}, "text": {text}, "charset": {"UTF-8"}}
 	resp, err := http.Get(s.public + "/carrier/inbound?" + q.Encode())
 	if err != nil {
 		s.t.Fatal(err)
@@ -284,7 +290,7 @@ func TestBrowser_IntakeToReply(t *testing.T) {
 	}
 	screenshot(t, ctx, dir, "intake-phone.png")
 	run(t, ctx, "fill in and send the form",
-		chromedp.SendKeys(chromedp.CSS(`#f-name`), "Ann Lee <b>"),
+		chromedp.SendKeys(chromedp.CSS(`#f-name`), "Ann Lee"),
 		chromedp.SendKeys(chromedp.CSS(`#f-need`), "The kitchen sink leaks under the cabinet."),
 		chromedp.SendKeys(chromedp.CSS(`#f-callback`), "12 Elm St, after 4pm"),
 		chromedp.Click(chromedp.CSS(`form button[type=submit]`)),
@@ -295,21 +301,26 @@ func TestBrowser_IntakeToReply(t *testing.T) {
 		t.Errorf("the confirmation does not show the business's number:\n%s", confirmation)
 	}
 	screenshot(t, ctx, dir, "intake-done-phone.png")
-	s.waitText(testStaff, regexp.MustCompile(`(?s)Intake form for Acme Plumbing from \+15557654321.*Your name: Ann Lee <b>`))
+	s.waitText(testStaff, regexp.MustCompile(`(?s)Intake form for Acme Plumbing from \+15557654321.*Your name: Ann Lee`))
+
+	// Two other people text the line (the list has more than one row).
+	s.inboundFrom("+15559876543", "mo-other-1", "Do you service tankless water heaters? Mine shows error E3.")
+	s.inboundFrom("+15552345678", "mo-other-2", "Thanks, the plumber fixed it this morning!")
+	s.waitText(testStaff, regexp.MustCompile(`tankless`))
 
 	// The operator.
 	s.login(ctx)
 	list := textOf(t, ctx, "main")
-	if !strings.Contains(list, testCaller) || !strings.Contains(list, "unhandled") || !strings.Contains(list, "Intake form") {
+	if !strings.Contains(list, testCaller) || !strings.Contains(list, "unhandled") || !strings.Contains(list, "Intake form") || !strings.Contains(list, "tankless") {
 		t.Errorf("inbox list:\n%s", list)
 	}
 	screenshot(t, ctx, dir, "inbox.png")
 	run(t, ctx, "open the conversation",
-		chromedp.Click(chromedp.CSS(`ul.convs a`)),
+		chromedp.Click(chromedp.CSS(`ul.convs a[href$="15557654321"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#body`)),
 	)
 	conv := textOf(t, ctx, "main")
-	for _, want := range []string{"Intake form", "Ann Lee <b>", "The kitchen sink leaks", "Missed call", "Text-back"} {
+	for _, want := range []string{"Intake form", "Ann Lee", "The kitchen sink leaks", "Missed call", "Text-back"} {
 		if !strings.Contains(conv, want) {
 			t.Errorf("conversation lacks %q:\n%s", want, conv)
 		}
@@ -340,6 +351,8 @@ func TestBrowser_StopRefusesReply(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#body`)),
 		chromedp.SendKeys(chromedp.CSS(`#body`), "Are you still there?"),
 	)
+	// Markup in a caller's text stays text in a real browser.
+	s.inbound("mo-xss-1", `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`)
 	s.inbound("mo-stop-1", "STOP")
 	s.waitText(testCaller, regexp.MustCompile(`unsubscribed`))
 	// The page notices (it does not reload under a reply being typed).
@@ -352,6 +365,13 @@ func TestBrowser_StopRefusesReply(t *testing.T) {
 	refused := textOf(t, ctx, "main")
 	if !strings.Contains(refused, "This number opted out") {
 		t.Errorf("the refused page:\n%s", refused)
+	}
+	if !strings.Contains(refused, `<img src=x onerror="document.title='pwned'">`) {
+		t.Errorf("the caller's text is not shown as text:\n%s", refused)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.title + "|" + document.querySelectorAll("main img, main script").length`))
+	if err != nil || title != "+15557654321: textback inbox|0" {
+		t.Errorf("markup from a caller ran or was parsed: %q %v", title, err)
 	}
 	forms, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("form.reply").length`))
 	if err != nil {

@@ -463,6 +463,15 @@ func (h *Inbox) when(t time.Time) string {
 // summary is a conversation's newest event in a few words.
 func summary(e ledger.Entry) string {
 	v := entryText(e)
+	if e.Kind == ledger.EntryIntake {
+		var parts []string
+		for _, f := range e.Intake.Fields {
+			if f.Value != "" {
+				parts = append(parts, f.Value)
+			}
+		}
+		v.Body = strings.Join(parts, " · ")
+	}
 	if v.Body != "" {
 		return v.Title + ": " + oneLine(v.Body, 90)
 	}
