@@ -8,13 +8,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// The admin listener: loopback only by default, no authentication.
+// The admin listener: loopback only by default; no authentication but the
+// inbox's login.
 //
 //	/metrics  Prometheus
 //	/healthz  200 while the process answers
 //	/readyz   200 when the PBX is connected and the driver can send; 503 and why otherwise
 //	/status   the JSON `textback status` shows
 //	/admin/   the ledger commands, done by the daemon (adminapi.go)
+//	/inbox/   the operator inbox (cmd/textback/web), behind its own login; / leads there
 
 // validateAdmin checks admin.listen: a host:port, on loopback unless
 // admin.allow_remote, or off.
@@ -31,7 +33,7 @@ func (c *Config) validateAdmin() error {
 		return c.fieldErr("admin.listen", "%q: bad port %q", a.Listen, port)
 	}
 	if !a.AllowRemote && !isLoopback(host) {
-		return c.fieldErr("admin.listen", "%q is not a loopback address, and the admin listener has no authentication; "+
+		return c.fieldErr("admin.listen", "%q is not a loopback address, and the admin listener's /metrics, /status and /admin/ have no authentication; "+
 			"listen on 127.0.0.1 or ::1, or set admin.allow_remote: true", a.Listen)
 	}
 	return nil

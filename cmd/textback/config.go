@@ -140,8 +140,8 @@ type ModemConfig struct {
 func (c ModemConfig) MarshalYAML() (any, error) { return c.Config.Masked(), nil }
 
 // HTTPConfig is the listener carriers' webhooks come to (replies and
-// delivery reports), under /carrier/. Keep it on loopback behind a TLS
-// reverse proxy for carriers on the internet.
+// delivery reports), under /carrier/, and the intake page, under /i/.
+// Keep it on loopback behind a TLS reverse proxy (contrib/proxy).
 type HTTPConfig struct {
 	Listen string `yaml:"listen"`
 }
@@ -150,7 +150,8 @@ type HTTPConfig struct {
 const defaultListen = "127.0.0.1:8380"
 
 // AdminConfig is the admin listener: /metrics, /healthz, /readyz and
-// /status (textback status). It has no authentication, so it binds to
+// /status (textback status), and the operator inbox (/inbox/, which has
+// its own login). The rest has no authentication, so it binds to
 // loopback unless AllowRemote says otherwise.
 type AdminConfig struct {
 	Listen      string `yaml:"listen"`
