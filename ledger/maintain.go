@@ -285,8 +285,9 @@ type PurgeStats struct {
 // Purge applies retention to records older than before: the bodies of
 // outbox texts (created before it) and inbound messages (received before
 // it), and the answers of intake forms (sent before it), are replaced by
-// "" and the record marked Purged; everything else in them is kept. Call records carry no bodies and are kept whole, as the
-// record of why each call was or was not texted. Consent history and
+// "" and the record marked Purged; everything else in them is kept. Call
+// records carry no bodies and are kept whole, as the record of why each
+// call was or was not texted. Consent history and
 // number states are never purged (the audit record), nor are texts the
 // dispatcher still has (queued or sending). Rate counters more than 48
 // hours old (by the store's clock) are deleted whatever before is.
