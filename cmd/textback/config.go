@@ -149,10 +149,11 @@ type HTTPConfig struct {
 // defaultListen is where the webhook listener binds by default.
 const defaultListen = "127.0.0.1:8380"
 
-// AdminConfig is the admin listener: /metrics, /healthz, /readyz and
-// /status (textback status), and the operator inbox (/inbox/, which has
-// its own login). The rest has no authentication, so it binds to
-// loopback unless AllowRemote says otherwise.
+// AdminConfig is the admin listener: /metrics, /healthz, /readyz,
+// /status (textback status), /admin/ (the admin commands), and the
+// operator inbox (/inbox/, which has its own login). The rest has no
+// authentication, so it binds to loopback unless AllowRemote says
+// otherwise.
 type AdminConfig struct {
 	Listen      string `yaml:"listen"`
 	AllowRemote bool   `yaml:"allow_remote"`
