@@ -83,11 +83,24 @@ func getConv(tx *bolt.Tx, line, number string) (ConvState, error) {
 	return st, err
 }
 
-// claimedBy reports who holds the conversation, inside the policy's and
-// the inbox's write transactions.
-func claimedBy(tx *bolt.Tx, line, number string) (string, error) {
+// ClaimTTL is how long a claim lasts: an operator who claims a
+// conversation and forgets it does not silence textback for that caller
+// for good.
+const ClaimTTL = 24 * time.Hour
+
+// Claimed reports whether the conversation is claimed at now.
+func (st ConvState) Claimed(now time.Time) bool {
+	return st.ClaimedBy != "" && now.Sub(st.ClaimedAt) < ClaimTTL
+}
+
+// claimedBy reports who holds the conversation at now, inside the
+// policy's, the inbox's and the dispatcher's write transactions.
+func claimedBy(tx *bolt.Tx, line, number string, now time.Time) (string, error) {
 	st, err := getConv(tx, line, number)
-	return st.ClaimedBy, err
+	if err != nil || !st.Claimed(now) {
+		return "", err
+	}
+	return st.ClaimedBy, nil
 }
 
 // operate changes a conversation's state and logs the action, in one
@@ -140,10 +153,11 @@ func (l *Ledger) operate(line, number, user string, kind OperatorActionKind, fn 
 }
 
 // Claim marks the conversation of number on line as taken by user: while
-// it is claimed, the policy sends the caller no text-back (skip reason
-// "claimed") and the inbox no automatic HELP answer; opt-out and opt-in
-// confirmations still go out. Claiming a conversation another operator
-// holds takes it over.
+// it is claimed (at most ClaimTTL), the policy sends the caller no
+// text-back (skip reason "claimed") and the inbox no automatic HELP
+// answer; opt-out and opt-in confirmations still go out. Claiming a
+// conversation another operator holds takes it over; claiming again
+// renews the claim.
 func (l *Ledger) Claim(line, number, user string) (ConvState, error) {
 	return l.operate(line, number, user, ActClaim, func(_ *bolt.Tx, st *ConvState, _ *OperatorAction, now time.Time) error {
 		st.ClaimedBy, st.ClaimedAt = user, now

@@ -45,6 +45,18 @@ func TestClaim_SuppressesAutomaticTexts(t *testing.T) {
 	if err != nil || call.Action != ActionText {
 		t.Errorf("call after release: %+v %v", call, err)
 	}
+	// A claim lasts ClaimTTL.
+	if _, err := l.Claim("main", testCaller, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(ClaimTTL - time.Minute)
+	if call, err := l.Record(missed("c3", testCaller, clock.Now())); err != nil || call.Skip != SkipClaimed {
+		t.Errorf("call just before the claim ends: %+v %v", call, err)
+	}
+	clock.Advance(time.Minute)
+	if call, err := l.Record(missed("c4", testCaller, clock.Now())); err != nil || call.Action != ActionText {
+		t.Errorf("call after the claim ended: %+v %v", call, err)
+	}
 	// Marked handled ends a claim too.
 	if _, err := l.Claim("main", testCaller, "bob"); err != nil {
 		t.Fatal(err)

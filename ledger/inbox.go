@@ -156,7 +156,7 @@ func (r *rules) act(tx *bolt.Tx, cl *compiledLine, m *Message, now time.Time) er
 		if cl == nil {
 			return nil
 		}
-		if by, err := claimedBy(tx, line, num.E164); err != nil {
+		if by, err := claimedBy(tx, line, num.E164, now); err != nil {
 			return err
 		} else if by != "" {
 			m.Suppressed = SkipClaimed // an operator answers; a person is told below

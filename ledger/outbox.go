@@ -285,7 +285,7 @@ func (r *rules) holdOrDrop(tx *bolt.Tx, t *Text, now time.Time) bool {
 		return drop("the number opted out before the text was sent")
 	}
 	if t.Kind == KindCallback || t.Kind == KindHelp {
-		if by, err := claimedBy(tx, t.Line, t.To); err != nil {
+		if by, err := claimedBy(tx, t.Line, t.To, now); err != nil {
 			return drop(err.Error())
 		} else if by != "" {
 			return drop("claimed: an operator took the conversation before the text was sent")

@@ -227,7 +227,7 @@ func (r *rules) decide(tx *bolt.Tx, call *Call, v Verdict, now time.Time) (*Text
 	if ns.OptedOut {
 		return nil, SkipOptedOut, fmt.Sprintf("opted out since %s", ns.Changed.UTC().Format(time.RFC3339)), nil
 	}
-	if by, err := claimedBy(tx, cl.Name, num.E164); err != nil {
+	if by, err := claimedBy(tx, cl.Name, num.E164, now); err != nil {
 		return nil, "", "", err
 	} else if by != "" {
 		return nil, SkipClaimed, fmt.Sprintf("an operator (%s) has claimed the conversation; automatic texts are suppressed", by), nil

@@ -109,6 +109,7 @@ type page struct {
 	URL            string
 	Unhandled      bool
 	ClaimedBy      string
+	ClaimedUntil   string
 	HandledBy      string
 	OptedOut       bool
 	MaxReply       int
@@ -262,7 +263,7 @@ func (h *Inbox) listData(line, q string) (page, error) {
 		p.Convs = append(p.Convs, convRow{
 			Number: c.Number, Business: businessOf(sites, c.Line), URL: convURL(c.Line, c.Number),
 			LastAt: h.when(c.LastAt), LastISO: c.LastAt.UTC().Format(time.RFC3339), Summary: summary(c.Last),
-			Unhandled: c.Unhandled(), OptedOut: c.OptedOut, ClaimedBy: c.State.ClaimedBy,
+			Unhandled: c.Unhandled(), OptedOut: c.OptedOut, ClaimedBy: claimer(c.State, h.o.Now()),
 		})
 	}
 	for _, l := range h.o.Ledger.Lines() {
@@ -338,7 +339,10 @@ func (h *Inbox) convData(line, number string) (page, error) {
 	}
 	sites := h.o.Sites()
 	p := page{Conv: c, Business: businessOf(sites, line), LineNumber: sites[line].Phone, URL: convURL(line, num),
-		Unhandled: c.Unhandled(), ClaimedBy: c.State.ClaimedBy, HandledBy: c.State.HandledBy, OptedOut: c.OptedOut, MaxReply: MaxReply}
+		Unhandled: c.Unhandled(), ClaimedBy: claimer(c.State, h.o.Now()), HandledBy: c.State.HandledBy, OptedOut: c.OptedOut, MaxReply: MaxReply}
+	if p.ClaimedBy != "" {
+		p.ClaimedUntil = h.when(c.State.ClaimedAt.Add(ledger.ClaimTTL))
+	}
 	// An operator's reply is one entry: the text, with who sent it.
 	by := map[uint64]string{}
 	for _, e := range c.Entries {
@@ -361,6 +365,14 @@ func (h *Inbox) convData(line, number string) (page, error) {
 
 var errNoConversation = errors.New("no such conversation")
 
+// claimer is who holds a conversation now, or "".
+func claimer(st ledger.ConvState, now time.Time) string {
+	if st.Claimed(now) {
+		return st.ClaimedBy
+	}
+	return ""
+}
+
 func (h *Inbox) conv(w http.ResponseWriter, r *http.Request, se *session) {
 	h.showConv(w, r, se, http.StatusOK, flashes[r.URL.Query().Get("m")], false)
 }
@@ -369,7 +381,7 @@ func (h *Inbox) conv(w http.ResponseWriter, r *http.Request, se *session) {
 // query names one, so nothing a user typed is reflected.
 var flashes = map[string]string{
 	"sent":     "Reply queued; it leaves from the line's number now. Its status shows below.",
-	"claimed":  "Claimed: automatic texts to this caller are paused until you release it or mark it handled.",
+	"claimed":  "Claimed: automatic texts to this caller are paused until you release it or mark it handled (at most 24 hours).",
 	"released": "Released: automatic texts resume.",
 	"handled":  "Marked handled.",
 }

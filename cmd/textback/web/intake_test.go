@@ -30,6 +30,9 @@ func TestIntake_SubmitOnce(t *testing.T) {
 			t.Errorf("form lacks %q", want)
 		}
 	}
+	if !strings.Contains(page, `autocomplete="name"`) || strings.Contains(page, `autocomplete=""`) {
+		t.Errorf("autocomplete hints wrong")
+	}
 	noRawXSS(t, page)
 	h := w.Result().Header
 	if !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") || h.Get("Referrer-Policy") != "no-referrer" ||
