@@ -6,7 +6,7 @@
 # Idempotent: prints the path at once when chromium is installed.
 set -euo pipefail
 BIN=/usr/bin/chromium
-if [ -x "$BIN" ] && fc-list 2>/dev/null | grep -qi dejavu; then
+if [ -x "$BIN" ] && fc-list 2>/dev/null | grep -i dejavu >/dev/null; then
   echo "$BIN"; exit 0
 fi
 sudo=()
