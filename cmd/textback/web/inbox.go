@@ -296,6 +296,11 @@ func (h *Inbox) poll(w http.ResponseWriter, r *http.Request, _ *session) {
 	if c := qv.Get("c"); c != "" {
 		line, number, _ := strings.Cut(c, "/")
 		p, err := h.convData(line, number)
+		if errors.Is(err, errNoConversation) {
+			securityHeaders(w, false)
+			http.Error(w, "no such conversation", http.StatusNotFound)
+			return
+		}
 		if err != nil {
 			h.fail(w, err)
 			return

@@ -305,6 +305,9 @@ func TestInbox_Poll(t *testing.T) {
 	if v("") == list || v("?c=main/"+url.QueryEscape(testCaller)) == conv {
 		t.Error("a new message did not change the fingerprints")
 	}
+	if w := c.do("GET", "/inbox/poll?c=nope/123", nil); w.Code != http.StatusNotFound {
+		t.Errorf("poll of an unknown conversation: %d", w.Code)
+	}
 	if w := c.do("GET", "/inbox/static/inbox.js", nil); w.Code != 200 || !strings.Contains(w.Body.String(), "data-poll") {
 		t.Errorf("inbox.js %d", w.Code)
 	}
