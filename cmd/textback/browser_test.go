@@ -253,6 +253,37 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Logf("screenshot %s", path)
 }
 
+// checkAccessible checks what a screen reader and a keyboard need of a
+// page: a language, one h1, a label for every field, a name for every
+// button, no element out of the tab order, no script run for the form,
+// and the page fits a phone's width without scrolling sideways.
+func checkAccessible(t *testing.T, ctx context.Context) {
+	t.Helper()
+	problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+		const p = [];
+		if (!document.documentElement.lang) p.push("no lang");
+		if (document.querySelectorAll("h1").length !== 1) p.push("not one h1");
+		for (const el of document.querySelectorAll("input:not([type=hidden]), textarea, select")) {
+			if (!el.labels || el.labels.length === 0) p.push("no label: " + el.name);
+		}
+		for (const b of document.querySelectorAll("button")) {
+			if (!b.textContent.trim()) p.push("unnamed button");
+		}
+		for (const el of document.querySelectorAll("[tabindex]")) {
+			if (el.tabIndex < 0) p.push("out of tab order: " + el.tagName);
+		}
+		if (document.scripts.length !== 0) p.push("scripts: " + document.scripts.length);
+		if (document.documentElement.scrollWidth > window.innerWidth) p.push("scrolls sideways");
+		return p;
+	})()`))
+	if err != nil {
+		t.Fatalf("browser: accessibility check: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("accessibility: %s", p)
+	}
+}
+
 // login signs the operator in from the admin listener's root.
 func (s *browserStack) login(ctx context.Context) {
 	s.t.Helper()
@@ -288,6 +319,7 @@ func TestBrowser_IntakeToReply(t *testing.T) {
 	if heading != "How can we help?" {
 		t.Errorf("intake heading %q", heading)
 	}
+	checkAccessible(t, ctx)
 	screenshot(t, ctx, dir, "intake-phone.png")
 	run(t, ctx, "fill in and send the form",
 		chromedp.SendKeys(chromedp.CSS(`#f-name`), "Ann Lee"),
