@@ -147,3 +147,39 @@ func TestHandoff_CloseUnclaims(t *testing.T) {
 		t.Fatalf("%d handed over after close", h.handed.Load())
 	}
 }
+
+// TestDispatcher_StopFinishesSends: stopping the dispatcher while a text is
+// with the driver lets that send finish and records its outcome; it does
+// not abort the request into an unknown.
+func TestDispatcher_StopFinishesSends(t *testing.T) {
+	l := newLedgerAt(t, realClockConfig(nil), time.Now)
+	g := &gatedDriver{Fake: smstest.NewFake(), gate: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- NewDispatcher(l, g, DispatcherOptions{Workers: 1}).Run(ctx) }()
+	waitHandoff(t, l)
+	call, err := l.Record(missed("stopping", testCaller, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g.held() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("dispatcher returned (%v) with a send in progress", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(g.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	txt, err := l.Store().Text(call.Text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if txt.Status != StatusSent || len(g.Sent()) != 1 {
+		t.Fatalf("text %s (%s), %d sends; want sent once", txt.Status, txt.Error, len(g.Sent()))
+	}
+}

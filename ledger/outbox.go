@@ -320,7 +320,10 @@ func (r *rules) holdOrDrop(tx *bolt.Tx, t *Text, now time.Time) bool {
 // send hands one claimed text to the driver (or the poster) and records
 // the outcome.
 func (d *Dispatcher) send(ctx context.Context, t Text) {
-	sctx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
+	// A text handed to the driver is not abandoned when textback stops: an
+	// aborted request is a text that may or may not have gone out
+	// (unknown, never resent). Stopping waits for it, SendTimeout at most.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.SendTimeout)
 	defer cancel()
 	var res sms.Result
 	var err error

@@ -19,6 +19,7 @@ import (
 // state directory, config and notify socket.
 type daemon struct {
 	bin, dir, config string
+	logPath          string // outside dir: a full disk must not silence it
 	notify           *net.UnixConn
 	cmd              *exec.Cmd
 	exited           chan error
@@ -111,7 +112,7 @@ lines:
 // start runs the daemon and waits for READY=1. It returns how long that
 // took from the exec.
 func (d *daemon) start(ctx context.Context) (time.Duration, error) {
-	sock := filepath.Join(d.dir, "notify.sock")
+	sock := filepath.Join(filepath.Dir(d.logPath), "notify.sock")
 	os.Remove(sock)
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
@@ -119,7 +120,7 @@ func (d *daemon) start(ctx context.Context) (time.Duration, error) {
 	}
 	d.notify = conn
 	if d.logFile == nil {
-		if d.logFile, err = os.OpenFile(filepath.Join(d.dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+		if d.logFile, err = os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 			return 0, err
 		}
 	}

@@ -42,7 +42,7 @@ type report struct {
 	}
 	Latency    latencies // deciding event out of the PBX → text at the carrier
 	TextStatus map[string]int
-	Unknown    struct{ Texts, ByKill, ByTimeout, AtCarrier int }
+	Unknown    struct{ Texts, ByKill, ByTimeout, ByServerError, AtCarrier int }
 	OptOuts    struct{ Acked, Lost int }
 	Kills      *killReport `json:",omitempty"`
 	Fault      struct {
@@ -117,8 +117,8 @@ func (r *report) write(w io.Writer) {
 	p("texts in the ledger", "%v; %d requests at the carrier", st, r.Requests)
 	p("texted twice", "%d", r.Calls.Double)
 	if r.Unknown.Texts > 0 {
-		p("unknown", "%d (%d by a kill while with the driver, %d by a carrier timeout; %d of them reached the carrier)",
-			r.Unknown.Texts, r.Unknown.ByKill, r.Unknown.ByTimeout, r.Unknown.AtCarrier)
+		p("unknown (never resent)", "%d: %d by a kill while with the driver, %d by a carrier timeout, %d by a carrier 5xx; %d of them reached the carrier",
+			r.Unknown.Texts, r.Unknown.ByKill, r.Unknown.ByTimeout, r.Unknown.ByServerError, r.Unknown.AtCarrier)
 	}
 	p("opt-outs (STOP acknowledged)", "%d, %d lost", r.OptOuts.Acked, r.OptOuts.Lost)
 	if r.Kills != nil {

@@ -100,7 +100,12 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	car := newFakeCarrier()
 	defer car.close()
 
-	d := &daemon{bin: bin, dir: state}
+	d := &daemon{bin: bin, dir: state, logPath: filepath.Join(dir, "daemon.log")}
+	defer func() {
+		if d.logFile != nil {
+			d.logFile.Close()
+		}
+	}()
 	if err := d.writeConfig(o.pbx, pbxAddr, car.srv.URL, o.sendTimout); err != nil {
 		return nil, err
 	}
@@ -185,7 +190,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	calls, sent := em.snapshot()
 	rep.EventsSent = sent
 	logf("checking the carrier's log and the ledger")
-	if err := verify(rep, calls, car.log(), stops.acked(), filepath.Join(state, "textback.db"), chaos, o); err != nil {
+	if err := verify(rep, calls, car.log(), stops.acked(), filepath.Join(state, "textback.db"), d.logPath, chaos, o); err != nil {
 		return rep, err
 	}
 	if o.keep || o.dir != "" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,7 +21,7 @@ const lostWindow = time.Second
 
 // verify checks the run against the carrier's log and the ledger (opened
 // after textback stopped) and fills rep.
-func verify(rep *report, calls []call, log []arrival, acked map[string]bool, path string, ch *chaos, o options) error {
+func verify(rep *report, calls []call, log []arrival, acked map[string]bool, path, daemonLog string, ch *chaos, o options) error {
 	st, err := ledger.Open(path, ledger.StoreOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("open the ledger after the run: %w", err)
@@ -122,8 +121,8 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 			}
 		case ledger.StatusUnknown:
 			rep.Unknown.Texts++
-			if accepted+held > 0 {
-				rep.Unknown.AtCarrier++
+			if len(got) > 0 {
+				rep.Unknown.AtCarrier++ // the request arrived: the carrier may have sent it
 			}
 			why := t.Error
 			switch {
@@ -131,6 +130,8 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 				rep.Unknown.ByKill++
 			case strings.Contains(why, "timeout") || strings.Contains(why, "deadline") || strings.Contains(why, "Timeout"):
 				rep.Unknown.ByTimeout++
+			case strings.Contains(why, "HTTP 5"):
+				rep.Unknown.ByServerError++ // the carrier failed after taking the request: it may have sent it
 			default:
 				rep.fail("text %d for %s is unknown for no known reason: %q", t.Seq, c.e164, why)
 			}
@@ -155,7 +156,7 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 		}
 	}
 	if o.fault == "disk-full" {
-		rep.Fault.LogLine = lastLine(filepath.Join(filepath.Dir(path), "daemon.log"), "no space")
+		rep.Fault.LogLine = lastLine(daemonLog, "no space")
 		if rep.Fault.LogLine == "" {
 			rep.fail("the ledger filled the disk and textback's log does not say so")
 		}
