@@ -20,6 +20,7 @@ import (
 type daemon struct {
 	bin, dir, config string
 	logPath          string // outside dir: a full disk must not silence it
+	car              *fakeCarrier
 	notify           *net.UnixConn
 	cmd              *exec.Cmd
 	exited           chan error

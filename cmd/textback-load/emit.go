@@ -20,6 +20,7 @@ type call struct {
 	step   time.Duration
 	next   int
 
+	held     bool      // one of -hold's calls, not part of the load's figures
 	epoch    int       // the PBX connection that got the first message
 	split    bool      // messages went to more than one connection
 	dropped  bool      // a message found no connection
@@ -176,6 +177,7 @@ func (e *emitter) hold(n int) []*call {
 	var cs []*call
 	for range n {
 		c := e.newCall(false, time.Now(), 0)
+		c.held = true
 		for c.next < c.t.decide {
 			e.emit(c)
 		}

@@ -100,7 +100,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	car := newFakeCarrier()
 	defer car.close()
 
-	d := &daemon{bin: bin, dir: state, logPath: filepath.Join(dir, "daemon.log")}
+	d := &daemon{bin: bin, dir: state, logPath: filepath.Join(dir, "daemon.log"), car: car}
 	defer func() {
 		if d.logFile != nil {
 			d.logFile.Close()
@@ -157,6 +157,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 		}
 	}
 	logf("load: %.0f missed calls/s (+%.0f%% others) for %s, %s a call", o.rate, o.mix*100, o.duration, o.span)
+	_, sent0 := em.snapshot()
 	t0 := time.Now()
 	u0, _ := d.usage()
 	em.run(ctx, o.rate, o.mix, o.duration, o.span)
@@ -188,7 +189,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 		rep.fail("%v", exit)
 	}
 	calls, sent := em.snapshot()
-	rep.EventsSent = sent
+	rep.EventsSent = sent - sent0
 	logf("checking the carrier's log and the ledger")
 	if err := verify(rep, calls, car.log(), stops.acked(), filepath.Join(state, "textback.db"), d.logPath, chaos, o); err != nil {
 		return rep, err
@@ -240,7 +241,13 @@ func holdPhase(ctx context.Context, d *daemon, em *emitter, n int, rep *report) 
 	rep.HeldRSS = last
 	rep.PerCallBytes = float64(last-before.rss) / float64(n)
 	em.finish(cs)
-	return nil
+	// The load starts once every held call is texted.
+	wait, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return waitFor(wait, func() bool {
+		calls, _ := em.snapshot()
+		return expectedArrived(calls, d.car.log())
+	})
 }
 
 // sampler reads the daemon's RSS every 100 ms.

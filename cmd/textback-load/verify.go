@@ -77,7 +77,11 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 			}
 			continue
 		}
-		rep.Calls.Missed++
+		if c.held {
+			rep.Calls.Held++
+		} else {
+			rep.Calls.Missed++
+		}
 		if accepted+held > 1 {
 			rep.Calls.Double++
 			rep.fail("call %d (%s): %d texts accepted by the carrier and %d held past the timeout: texted twice", c.n, c.e164, accepted, held)
@@ -138,7 +142,7 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 		case ledger.StatusQueued, ledger.StatusSending:
 			rep.fail("text %d for %s still %s after the drain", t.Seq, c.e164, t.Status)
 		}
-		if len(got) > 0 && !c.decideAt.IsZero() {
+		if len(got) > 0 && !c.decideAt.IsZero() && !c.held {
 			lat = append(lat, got[0].at.Sub(c.decideAt))
 		}
 	}
