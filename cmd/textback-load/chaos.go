@@ -20,6 +20,7 @@ type chaos struct {
 
 	mu       sync.Mutex
 	kills    []time.Time
+	ups      []time.Time // when each restarted textback was READY
 	restarts []time.Duration
 	down     bool
 	err      error
@@ -58,6 +59,7 @@ func (c *chaos) killLoop(ctx context.Context) {
 			return
 		}
 		c.restarts = append(c.restarts, took)
+		c.ups = append(c.ups, time.Now())
 		c.mu.Unlock()
 	}
 }
@@ -72,32 +74,19 @@ func (c *chaos) quiet() bool {
 	return !c.down
 }
 
-// lastKillBefore returns the first kill at or after t, if any.
-func (c *chaos) killAfter(t time.Time) (time.Time, bool) {
-	if c == nil {
-		return time.Time{}, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, k := range c.kills {
-		if !k.Before(t) {
-			return k, true
-		}
-	}
-	return time.Time{}, false
-}
 
 type killReport struct {
 	Kills    int
 	Restart  latencies // exec to READY after each kill
 	Err      string    `json:",omitempty"`
 	killedAt []time.Time
+	upAt     []time.Time
 }
 
 func (c *chaos) report() *killReport {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := &killReport{Kills: len(c.kills), Restart: summarize(c.restarts), killedAt: slices.Clone(c.kills)}
+	r := &killReport{Kills: len(c.kills), Restart: summarize(c.restarts), killedAt: slices.Clone(c.kills), upAt: slices.Clone(c.ups)}
 	if c.err != nil {
 		r.Err = c.err.Error()
 	}

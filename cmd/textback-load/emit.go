@@ -25,6 +25,8 @@ type call struct {
 	split    bool      // messages went to more than one connection
 	dropped  bool      // a message found no connection
 	decideAt time.Time // when the deciding message was written
+	firstAt  time.Time // when the first message was written
+	lastAt   time.Time // when the last message so far was written
 }
 
 // seen reports whether one daemon connection got every message of c:
@@ -80,6 +82,10 @@ func (e *emitter) emit(c *call) {
 	if c.next == c.t.decide {
 		c.decideAt = at
 	}
+	if c.firstAt.IsZero() {
+		c.firstAt = at
+	}
+	c.lastAt = at
 	switch {
 	case err != nil:
 		c.dropped = true

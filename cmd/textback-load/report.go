@@ -99,7 +99,7 @@ func (r *report) write(w io.Writer) {
 	secs := r.LoadTime.Seconds()
 	p("load", "%d events in %.1f s: %.0f events/s; %d missed calls started in %s: %.0f missed calls/s", r.EventsSent, secs,
 		float64(r.EventsSent)/secs, r.Calls.Missed, r.Window, float64(r.Calls.Missed)/r.Window.Seconds())
-	if r.LoadCPU > 0 {
+	if r.LoadCPU > 0 && r.Kills == nil {
 		p("textback CPU under load", "%.2f s (%.0f%% of one core); %.0f events per CPU-second", r.LoadCPU.Seconds(),
 			100*r.LoadCPU.Seconds()/secs, float64(r.EventsSent)/r.LoadCPU.Seconds())
 	}

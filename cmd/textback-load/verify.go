@@ -86,8 +86,11 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 			rep.Calls.Double++
 			rep.fail("call %d (%s): %d texts accepted by the carrier and %d held past the timeout: texted twice", c.n, c.e164, accepted, held)
 		}
-		if !c.seen() {
-			rep.Calls.Unseen++ // no connection got it whole: textback cannot know it
+		if !c.seen() || whileDown(rep.Kills, c.firstAt, c.lastAt) {
+			// No live connection got it whole: textback cannot know it.
+			// (A message written after a kill, before the PBX noticed
+			// the connection was dead, went nowhere.)
+			rep.Calls.Unseen++
 			continue
 		}
 		rep.Calls.Seen++
@@ -166,6 +169,24 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 		}
 	}
 	return nil
+}
+
+// whileDown reports whether [from, to] meets a time textback was down:
+// from a kill to the restarted process's READY.
+func whileDown(k *killReport, from, to time.Time) bool {
+	if k == nil {
+		return false
+	}
+	for i, down := range k.killedAt {
+		up := time.Now()
+		if i < len(k.upAt) {
+			up = k.upAt[i]
+		}
+		if !to.Before(down) && !from.After(up) {
+			return true
+		}
+	}
+	return false
 }
 
 func killAfter(kills []time.Time, t time.Time) (time.Time, bool) {
