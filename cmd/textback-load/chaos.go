@@ -74,7 +74,6 @@ func (c *chaos) quiet() bool {
 	return !c.down
 }
 
-
 type killReport struct {
 	Kills    int
 	Restart  latencies // exec to READY after each kill
