@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,6 +24,7 @@ type daemon struct {
 	car              *fakeCarrier
 	notify           *net.UnixConn
 	cmd              *exec.Cmd
+	pid              atomic.Int64 // the running process, for usage from any goroutine
 	exited           chan error
 	logFile          *os.File
 	admin            string // the admin listener's address
@@ -134,6 +136,7 @@ func (d *daemon) start(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("start %s: %w", d.bin, err)
 	}
 	d.cmd = cmd
+	d.pid.Store(int64(cmd.Process.Pid))
 	d.exited = make(chan error, 1)
 	go func() { d.exited <- cmd.Wait() }()
 	buf := make([]byte, 4096)
@@ -162,6 +165,7 @@ func (d *daemon) kill() error {
 	if d.cmd == nil {
 		return nil
 	}
+	d.pid.Store(0)
 	d.cmd.Process.Signal(syscall.SIGKILL)
 	<-d.exited
 	d.cmd = nil
@@ -174,6 +178,7 @@ func (d *daemon) stop() error {
 	if d.cmd == nil {
 		return nil
 	}
+	d.pid.Store(0)
 	defer func() { d.cmd = nil; d.notify.Close() }()
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -196,10 +201,10 @@ type usage struct {
 }
 
 func (d *daemon) usage() (usage, error) {
-	if d.cmd == nil {
+	pid := d.pid.Load()
+	if pid == 0 {
 		return usage{}, errors.New("not running")
 	}
-	pid := d.cmd.Process.Pid
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return usage{}, err

@@ -16,7 +16,9 @@ import (
 //   - carrier-timeout: the carrier holds one text in ten past the driver's
 //     timeout: textback cannot know whether it was sent (unknown).
 //   - disk-full: the state directory is a 4 MiB tmpfs that the load fills.
-func startFault(ctx context.Context, o options, d *daemon, pbx fakePBX, car *fakeCarrier, wg *sync.WaitGroup, logf func(string, ...any)) error {
+//
+// The times of the PBX restarts are added to drops.
+func startFault(ctx context.Context, o options, d *daemon, pbx fakePBX, car *fakeCarrier, wg *sync.WaitGroup, drops *timeList, logf func(string, ...any)) error {
 	switch o.fault {
 	case "pbx-restart":
 		wg.Add(1)
@@ -29,6 +31,7 @@ func startFault(ctx context.Context, o options, d *daemon, pbx fakePBX, car *fak
 				case <-time.After(o.duration / 4):
 				}
 				logf("PBX restart %d", i)
+				drops.add(time.Now())
 				pbx.drop()
 			}
 		}()
@@ -55,4 +58,22 @@ func startFault(ctx context.Context, o options, d *daemon, pbx fakePBX, car *fak
 		})
 	}
 	return nil
+}
+
+// timeList is a list of times safe for concurrent use.
+type timeList struct {
+	mu sync.Mutex
+	ts []time.Time
+}
+
+func (l *timeList) add(t time.Time) {
+	l.mu.Lock()
+	l.ts = append(l.ts, t)
+	l.mu.Unlock()
+}
+
+func (l *timeList) list() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Time(nil), l.ts...)
 }

@@ -57,6 +57,7 @@ type options struct {
 	seed       uint64
 	jsonOut    bool
 	sendTimout time.Duration
+	baseline   time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed (calls, kill times)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.DurationVar(&o.sendTimout, "send-timeout", 2*time.Second, "the carrier driver's request timeout")
+	fs.DurationVar(&o.baseline, "baseline", 2*time.Second, "how long the raw-read baseline reads")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -127,7 +127,9 @@ func (r *report) write(w io.Writer) {
 	p("opt-outs (STOP acknowledged)", "%d, %d lost", r.OptOuts.Acked, r.OptOuts.Lost)
 	if r.Kills != nil {
 		p("kills", "%d SIGKILLs; restart to READY p50 %s, max %s", r.Kills.Kills, ms(r.Kills.Restart.P50), ms(r.Kills.Restart.Max))
-		p("lost at a kill", "%d calls whose deciding event was written at most %s before a kill (longest %s)",
+	}
+	if r.Kills != nil || r.Calls.LostAtKill > 0 {
+		p("lost in flight", "%d calls whose deciding event was written at most %s before a kill or PBX restart (longest %s)",
 			r.Calls.LostAtKill, lostWindow, ms(r.Calls.LostMaxBeforeKill))
 	}
 	if r.Fault.Exit != "" || r.Fault.LogLine != "" {

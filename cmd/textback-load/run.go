@@ -115,7 +115,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 		return nil, err
 	}
 	logf("baseline: raw read of the same events")
-	if rep.RawRead, err = rawReadBaseline(o.pbx, missed, other, area, 2*time.Second); err != nil {
+	if rep.RawRead, err = rawReadBaseline(o.pbx, missed, other, area, o.baseline); err != nil {
 		return nil, err
 	}
 
@@ -145,13 +145,14 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	wg.Add(1)
 	go func() { defer wg.Done(); stops.run(loadCtx) }()
 	var chaos *chaos
+	var drops timeList
 	switch {
 	case o.kills > 0:
 		chaos = newChaos(d, o.kills, o.duration, o.seed, logf)
 		wg.Add(1)
 		go func() { defer wg.Done(); chaos.killLoop(loadCtx) }()
 	case o.fault != "":
-		if err := startFault(loadCtx, o, d, pbx, car, &wg, logf); err != nil {
+		if err := startFault(loadCtx, o, d, pbx, car, &wg, &drops, logf); err != nil {
 			endLoad()
 			return rep, err
 		}
@@ -184,14 +185,16 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 
 	exit := d.stop()
 	if o.fault == "disk-full" {
-		rep.Fault.Exit = fmt.Sprint(exit)
+		if exit != nil {
+			rep.Fault.Exit = exit.Error()
+		}
 	} else if exit != nil {
 		rep.fail("%v", exit)
 	}
 	calls, sent := em.snapshot()
 	rep.EventsSent = sent - sent0
 	logf("checking the carrier's log and the ledger")
-	if err := verify(rep, calls, car.log(), stops.acked(), filepath.Join(state, "textback.db"), d.logPath, chaos, o); err != nil {
+	if err := verify(rep, calls, car.log(), stops.acked(), filepath.Join(state, "textback.db"), d.logPath, drops.list(), o); err != nil {
 		return rep, err
 	}
 	if o.keep || o.dir != "" {
@@ -201,11 +204,13 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 }
 
 // expectedArrived reports whether every call textback should text (a
-// missed call one connection saw whole) has a text at the carrier.
+// missed call one connection saw whole) has had its last try at the
+// carrier: accepted, or answered in a way textback does not retry (a 500
+// or no answer: unknown). A 429 is retried: not yet.
 func expectedArrived(calls []call, log []arrival) bool {
 	got := make(map[string]bool, len(log))
 	for _, a := range log {
-		if strings.HasPrefix(a.body, callbackPrefix) && a.status == http.StatusCreated {
+		if strings.HasPrefix(a.body, callbackPrefix) && a.status != http.StatusTooManyRequests {
 			got[a.to] = true
 		}
 	}

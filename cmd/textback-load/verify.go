@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,7 +22,10 @@ const lostWindow = time.Second
 
 // verify checks the run against the carrier's log and the ledger (opened
 // after textback stopped) and fills rep.
-func verify(rep *report, calls []call, log []arrival, acked map[string]bool, path, daemonLog string, ch *chaos, o options) error {
+//
+// drops are the times the fake PBX dropped its connections (a PBX
+// restart): like a kill, a drop loses what was on its way to textback.
+func verify(rep *report, calls []call, log []arrival, acked map[string]bool, path, daemonLog string, drops []time.Time, o options) error {
 	st, err := ledger.Open(path, ledger.StoreOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("open the ledger after the run: %w", err)
@@ -54,10 +58,11 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 	rep.Requests = len(log)
 	statuses := map[string]int{}
 	var lat []time.Duration
-	var kills []time.Time
-	if ch != nil {
-		kills = rep.Kills.killedAt
+	kills := drops
+	if rep.Kills != nil {
+		kills = append(kills, rep.Kills.killedAt...)
 	}
+	slices.SortFunc(kills, time.Time.Compare)
 	for i := range calls {
 		c := &calls[i]
 		got := callbacks[c.e164]
