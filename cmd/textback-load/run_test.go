@@ -36,7 +36,12 @@ func TestRun(t *testing.T) {
 			o.sendTimout = 300 * time.Millisecond
 		}},
 		{"PBXRestart", func(o *options) { o.pbx = "freeswitch"; o.fault = "pbx-restart"; o.duration = 2 * time.Second }},
-		{"DiskFull", func(o *options) { o.pbx = "freeswitch"; o.fault = "disk-full"; o.rate = 600; o.duration = 5 * time.Second }},
+		{"DiskFull", func(o *options) {
+			o.pbx = "freeswitch"
+			o.fault = "disk-full"
+			o.rate = 600
+			o.duration = 5 * time.Second
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base
