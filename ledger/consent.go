@@ -54,8 +54,10 @@ func (l *Ledger) adminConsent(raw, line, note string, state ConsentState) (bool,
 		note = "textback optout command"
 	}
 	var changed bool
-	err = l.store.db.Update(func(tx *bolt.Tx) error {
-		changed, err = setConsent(tx, num, line, state, SourceAdmin, note, false, l.now())
+	now := l.now()
+	err = l.store.update(func(tx *bolt.Tx) error {
+		var err error
+		changed, err = setConsent(tx, num, line, state, SourceAdmin, note, false, now)
 		return err
 	})
 	if err != nil {

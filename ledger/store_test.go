@@ -455,3 +455,52 @@ func TestOpen_StateDirectory(t *testing.T) {
 		}
 	})
 }
+
+// TestOpen_FullCheckAfterUncleanStop: a ledger its writer closed is opened
+// with the quick checks; one left open (a crash, a power cut: here a copy
+// of the file taken while it was open) gets the full consistency check
+// before any write.
+func TestOpen_FullCheckAfterUncleanStop(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "textback.db")
+	st, err := Open(path, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Checked {
+		t.Error("a new file was not checked")
+	}
+	seedCall(t, st, Call{ID: "test:1", From: "+15557654321"})
+	crashed, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{false, true} {
+		st, err = Open(path, StoreOptions{ReadOnly: ro})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Checked {
+			t.Errorf("read-only %v: a cleanly closed file got the full check", ro)
+		}
+		st.Close()
+	}
+	crashPath := filepath.Join(dir, "crashed.db")
+	if err := os.WriteFile(crashPath, crashed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err = Open(crashPath, StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Checked {
+		t.Error("a file left open was not fully checked")
+	}
+	if _, err := st.Call("test:1"); err != nil {
+		t.Errorf("the crashed file lost its call: %v", err)
+	}
+	st.Close()
+}

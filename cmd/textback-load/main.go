@@ -58,6 +58,7 @@ type options struct {
 	jsonOut    bool
 	sendTimout time.Duration
 	baseline   time.Duration
+	numbers    int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -70,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long calls keep starting")
 	fs.DurationVar(&o.span, "span", 2*time.Second, "how long one call's events take, first to last (sets the calls in flight: rate/(1-mix) × span)")
 	fs.DurationVar(&o.idle, "idle", 2*time.Second, "how long textback idles after READY before the idle RSS is read")
+	fs.IntVar(&o.numbers, "numbers", 0, "before textback starts, put this many opted-out numbers (with their consent history) in its ledger")
 	fs.IntVar(&o.hold, "hold", 0, "before the load, hold this many calls in flight at once (ringing, undecided) to measure memory per tracked call; they are then finished and texted")
 	fs.IntVar(&o.kills, "kills", 0, "kill textback with SIGKILL this many times during the load, restarting it each time")
 	fs.StringVar(&o.fault, "fault", "", "run the load through a fault: pbx-restart, carrier-500, carrier-429, carrier-timeout, disk-full")
@@ -96,8 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-mix must be at least 0 and below 1")
 	case o.stops < 0 || o.stops > 1:
 		return o, errors.New("-stops must be between 0 and 1")
-	case o.kills < 0 || o.hold < 0:
-		return o, errors.New("-kills and -hold must not be negative")
+	case o.kills < 0 || o.hold < 0 || o.numbers < 0:
+		return o, errors.New("-kills, -hold and -numbers must not be negative")
 	case o.kills > 0 && o.fault != "":
 		return o, errors.New("-kills and -fault are separate runs")
 	}

@@ -17,6 +17,9 @@ type report struct {
 	Commit  latencies // one bare bbolt commit of a call's size
 	RawRead float64   // events a second a plain client reads off the fake PBX
 
+	Seeded         int // opted-out numbers in the ledger before the start
+	SeedTime       time.Duration
+	SeededBytes    int64
 	StartupToReady time.Duration
 	IdleRSS        int64
 	Held           int
@@ -58,6 +61,9 @@ func (o options) describe() string {
 	if o.rate == 0 {
 		s = fmt.Sprintf("%s, calls as fast as textback reads them (+%.0f%% other calls), %s", o.pbx, o.mix*100, o.duration)
 	}
+	if o.numbers > 0 {
+		s += fmt.Sprintf(", %d numbers in the ledger", o.numbers)
+	}
 	if o.hold > 0 {
 		s += fmt.Sprintf(", %d calls held", o.hold)
 	}
@@ -90,6 +96,10 @@ func (r *report) write(w io.Writer) {
 	}
 	p("baseline: bare bbolt commit", "p50 %s, p99 %s (%d commits of %d bytes, fsync)", ms(r.Commit.P50), ms(r.Commit.P99), r.Commit.N, recordSize)
 	p("baseline: raw read", "%.0f events/s", r.RawRead)
+	if r.Seeded > 0 {
+		p("ledger before the start", "%d opted-out numbers with their history: %s, %.0f bytes a number (written in %.1f s)",
+			r.Seeded, mb(r.SeededBytes), float64(r.SeededBytes)/float64(r.Seeded), r.SeedTime.Seconds())
+	}
 	p("start-up to READY", "%s", ms(r.StartupToReady))
 	p("RSS idle", "%s", mb(r.IdleRSS))
 	if r.Held > 0 {

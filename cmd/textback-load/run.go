@@ -119,6 +119,14 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 		return nil, err
 	}
 
+	if o.numbers > 0 {
+		logf("seeding %d opted-out numbers", o.numbers)
+		took, size, err := seedNumbers(filepath.Join(state, "textback.db"), o.numbers)
+		if err != nil {
+			return nil, err
+		}
+		rep.Seeded, rep.SeedTime, rep.SeededBytes = o.numbers, took, size
+	}
 	logf("starting textback")
 	if rep.StartupToReady, err = d.start(ctx); err != nil {
 		return rep, err

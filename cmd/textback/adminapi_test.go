@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,6 +51,8 @@ func daemonOn(t *testing.T, s seeded) (*daemon, string) {
 // the same output, errors included, with the daemon running (it holds the
 // ledger: the command asks its admin listener) and stopped (the command
 // opens the file).
+var freeBytes = regexp.MustCompile(`"free_bytes": [0-9]+,?`)
+
 func TestAdminCommands_SameWhileRunning(t *testing.T) {
 	s := seedLedger(t)
 	d, cli := daemonOn(t, s)
@@ -77,6 +80,12 @@ func TestAdminCommands_SameWhileRunning(t *testing.T) {
 	for i, args := range commands {
 		t.Run(strings.Join(args, "_"), func(t *testing.T) {
 			stopped := textback(t, append(args, "--config", cli)...)
+			if args[0] == "ledger" && args[1] == "stats" {
+				// The daemon's clean close is a write: its free pages
+				// change, nothing else.
+				running[i].stdout = freeBytes.ReplaceAllString(running[i].stdout, "")
+				stopped.stdout = freeBytes.ReplaceAllString(stopped.stdout, "")
+			}
 			if !reflect.DeepEqual(running[i], stopped) {
 				t.Errorf("while running:\n%v\nstopped:\n%v", running[i], stopped)
 			}

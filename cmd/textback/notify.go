@@ -13,6 +13,9 @@ import (
 // state for systemd's STATUS and READY (cheap snapshots, no I/O).
 const statusPoll = 200 * time.Millisecond
 
+// startPoll is how often it reads them until READY.
+const startPoll = 5 * time.Millisecond
+
 // notifier speaks systemd's notify protocol (Type=notify): READY=1 once
 // the PBX's events flow and the driver can send, STATUS= as that changes,
 // WATCHDOG=1 from the main loop, RELOADING=1/READY=1 around a reload and
@@ -99,12 +102,22 @@ func (n *notifier) loop(ctx context.Context, m *monitor) {
 		n.send("WATCHDOG=1")
 		n.mu.Unlock()
 	}
+	// Until READY the state is read every startPoll: systemctl start (and
+	// anything ordered after textback) waits for it.
+	start := time.NewTicker(startPoll)
+	defer start.Stop()
 	for {
 		n.update(m.statusLine())
+		n.mu.Lock()
+		if n.ready {
+			start.Stop()
+		}
+		n.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
 		case <-poll.C:
+		case <-start.C:
 		case <-ping:
 			n.mu.Lock()
 			n.send("WATCHDOG=1")
