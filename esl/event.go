@@ -8,31 +8,51 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Event is one FreeSWITCH event from a text/event-plain body: header lines
 // with URL-encoded values, and an optional body of its own (some events,
 // such as BACKGROUND_JOB, carry one).
 type Event struct {
-	// Fields holds the header lines in order, values as sent (encoded).
-	Fields []Field
-	Body   []byte
+	// text is the frame body the event was parsed from; each header is
+	// where its name and value lie in it. Offsets, not strings: an event
+	// of 250 headers is two allocations the collector need not scan.
+	text    string
+	headers []span
+	Body    []byte
+}
+
+type span struct{ name0, name1, value0, value1 uint32 }
+
+// Fields returns the header lines in order, values as sent (encoded).
+func (e *Event) Fields() []Field {
+	out := make([]Field, len(e.headers))
+	for i, h := range e.headers {
+		out[i] = Field{Name: e.text[h.name0:h.name1], Value: e.text[h.value0:h.value1]}
+	}
+	return out
 }
 
 // ParseEvent parses a text/event-plain frame body. An event must have an
 // Event-Name; a malformed line or a body shorter than its Content-Length
 // is an error.
+//
+// The event refers to body's bytes (FreeSWITCH events are kilobytes of
+// headers, and copying each is a good part of reading it): body must not
+// change while the event is in use. Frames from a Reader are the caller's
+// alone.
 func ParseEvent(body []byte) (*Event, error) {
-	// One string for the whole body: every name and value is a substring
-	// of it, so parsing allocates once for the text however many headers
-	// there are (FreeSWITCH sends every channel variable, 150-300 lines).
-	text := string(body)
-	e := &Event{Fields: make([]Field, 0, strings.Count(text, "\n")+1)}
+	text := unsafe.String(unsafe.SliceData(body), len(body))
+	if len(body) >= 1<<32-1 {
+		return nil, errors.New("event: larger than 4 GiB")
+	}
+	e := &Event{text: text, headers: make([]span, 0, strings.Count(text, "\n")+1)}
 	rest := text
 	off := 0
 	length := -1
 	for len(rest) > 0 {
-		line := rest
+		line, start := rest, off
 		if n := strings.IndexByte(rest, '\n'); n >= 0 {
 			line, rest = rest[:n], rest[n+1:]
 			off += n + 1
@@ -45,22 +65,34 @@ func ParseEvent(body []byte) (*Event, error) {
 			break
 		}
 		c := strings.IndexByte(line, ':')
-		if c <= 0 || !validName(line[:c]) || badByte(line) >= 0 {
+		if c <= 0 || !validName(line[:c]) {
+			// The first bad line is the one to name: an earlier one may
+			// hold a bad byte.
+			if i := badByte(text[:start]); i >= 0 {
+				line = lineAround(text, i)
+			}
 			return nil, fmt.Errorf("event: %w", fieldError(line))
 		}
 		v := c + 1
 		for v < len(line) && (line[v] == ' ' || line[v] == '\t') {
 			v++
 		}
-		f := Field{Name: line[:c], Value: line[v:]}
-		if f.Name == "Content-Length" {
-			n, err := parseLength(f.Value, len(body))
+		h := span{uint32(start), uint32(start + c), uint32(start + v), uint32(start + len(line))}
+		if line[:c] == "Content-Length" {
+			n, err := parseLength(line[v:], len(body))
 			if err != nil {
+				if i := badByte(text[:start+len(line)]); i >= 0 {
+					err = fieldError(lineAround(text, i)) // an earlier problem, or this line's bytes
+				}
 				return nil, fmt.Errorf("event: %w", err)
 			}
 			length = n
 		}
-		e.Fields = append(e.Fields, f)
+		e.headers = append(e.headers, h)
+	}
+	// Control characters, checked over the whole header block at once.
+	if i := badByte(text[:off]); i >= 0 {
+		return nil, fmt.Errorf("event: %w", fieldError(lineAround(text, i)))
 	}
 	if length > 0 {
 		if len(body)-off < length {
@@ -83,8 +115,28 @@ func fieldError(line string) error {
 	return err
 }
 
+// lineAround returns the line of s holding byte i, without its LF (and
+// the CR before it).
+func lineAround(s string, i int) string {
+	start := strings.LastIndexByte(s[:i], '\n') + 1
+	end := strings.IndexByte(s[i:], '\n')
+	if end < 0 {
+		return strings.TrimSuffix(s[start:], "\r")
+	}
+	return strings.TrimSuffix(s[start:i+end], "\r")
+}
+
+// validName reports whether name has no space, control character or
+// byte above 0x7e, eight bytes at a time.
 func validName(name string) bool {
-	for i := 0; i < len(name); i++ {
+	i := 0
+	for ; i+8 <= len(name); i += 8 {
+		x := binary.LittleEndian.Uint64([]byte(name[i : i+8]))
+		if less(x, 0x21)|(x&highs)|zero(x^ones*0x7f) != 0 {
+			return false
+		}
+	}
+	for ; i < len(name); i++ {
 		if c := name[i]; c <= ' ' || c >= 0x7f {
 			return false
 		}
@@ -120,11 +172,11 @@ func less(x uint64, n byte) uint64 {
 }
 
 // badByteSlow is badByte for s[from:to], byte by byte. A CR is allowed
-// only before an LF.
+// only before an LF or at the very end (a last line without its LF).
 func badByteSlow(s string, from, to int) int {
 	for i := from; i < to; i++ {
 		c := s[i]
-		if c < ' ' && c != '\t' && c != '\n' && (c != '\r' || i+1 >= len(s) || s[i+1] != '\n') || c == 0x7f {
+		if c < ' ' && c != '\t' && c != '\n' && (c != '\r' || i+1 < len(s) && s[i+1] != '\n') || c == 0x7f {
 			return i
 		}
 	}
@@ -133,9 +185,9 @@ func badByteSlow(s string, from, to int) int {
 
 // Raw returns the first value of the header name as sent (URL-encoded).
 func (e *Event) Raw(name string) (string, bool) {
-	for i := range e.Fields {
-		if e.Fields[i].Name == name {
-			return e.Fields[i].Value, true
+	for _, h := range e.headers {
+		if int(h.name1-h.name0) == len(name) && e.text[h.name0:h.name1] == name {
+			return e.text[h.value0:h.value1], true
 		}
 	}
 	return "", false

@@ -100,7 +100,7 @@ func FuzzParseEvent(f *testing.F) {
 		if e.Name() == "" {
 			t.Fatal("an event without Event-Name parsed")
 		}
-		for _, fl := range e.Fields {
+		for _, fl := range e.Fields() {
 			e.Get(fl.Name)
 			e.Time(fl.Name)
 		}
@@ -150,7 +150,7 @@ func FuzzTranslate(f *testing.F) {
 				continue
 			}
 			var body []byte
-			for _, fl := range e.Fields {
+			for _, fl := range e.Fields() {
 				if slices.Contains(usedHeaders, fl.Name) {
 					body = append(body, fl.Name+": "+fl.Value+"\n"...)
 				}

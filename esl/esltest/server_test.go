@@ -158,7 +158,7 @@ func TestServer_Subscription(t *testing.T) {
 		case "HEARTBEAT":
 			beats++
 			if e.Get("Event-Info") != "System Ready" || e.Time("Event-Date-Timestamp").IsZero() {
-				t.Errorf("heartbeat %+v", e.Fields)
+				t.Errorf("heartbeat %+v", e.Fields())
 			}
 		default:
 			t.Fatalf("%s was not subscribed to", e.Name())
