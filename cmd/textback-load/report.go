@@ -45,6 +45,8 @@ type report struct {
 		NotRecorded       int           // disk-full: calls after the ledger refused writes
 	}
 	Latency    latencies // deciding event out of the PBX → text at the carrier
+	ToDecision latencies // ... → the verdict's decision time in the ledger (read, decode, track)
+	ToCarrier  latencies // decision → text at the carrier (policy, fsynced write, dispatch, HTTP)
 	TextStatus map[string]int
 	Unknown    struct{ Texts, ByKill, ByTimeout, ByServerError, AtCarrier int }
 	OptOuts    struct{ Acked, Lost int }
@@ -115,6 +117,10 @@ func (r *report) write(w io.Writer) {
 	}
 	if r.Latency.N > 0 {
 		p("detect-to-send", "p50 %s, p99 %s, max %s over %d texts", ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), r.Latency.N)
+		if r.ToDecision.N > 0 {
+			p("  event to decision", "p50 %s, p99 %s (websocket or socket read, decode, tracker)", ms(r.ToDecision.P50), ms(r.ToDecision.P99))
+			p("  decision to carrier", "p50 %s, p99 %s (policy and fsynced write, hand-over, HTTP)", ms(r.ToCarrier.P50), ms(r.ToCarrier.P99))
+		}
 		if r.Commit.P50 > 0 {
 			p("  against the bare commit", "p50 %.1f×, p99 %.1f× (same percentile)", float64(r.Latency.P50)/float64(r.Commit.P50), float64(r.Latency.P99)/float64(r.Commit.P99))
 		}

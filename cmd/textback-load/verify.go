@@ -57,7 +57,7 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 	}
 	rep.Requests = len(log)
 	statuses := map[string]int{}
-	var lat []time.Duration
+	var lat, toDecision, toCarrier []time.Duration
 	kills := drops
 	if rep.Kills != nil {
 		kills = append(kills, rep.Kills.killedAt...)
@@ -152,10 +152,15 @@ func verify(rep *report, calls []call, log []arrival, acked map[string]bool, pat
 		}
 		if len(got) > 0 && !c.decideAt.IsZero() && !c.held {
 			lat = append(lat, got[0].at.Sub(c.decideAt))
+			if !call.DecidedAt.IsZero() {
+				toDecision = append(toDecision, call.DecidedAt.Sub(c.decideAt))
+				toCarrier = append(toCarrier, got[0].at.Sub(call.DecidedAt))
+			}
 		}
 	}
 	rep.TextStatus = statuses
 	rep.Latency = summarize(lat)
+	rep.ToDecision, rep.ToCarrier = summarize(toDecision), summarize(toCarrier)
 	rep.OptOuts.Acked = len(acked)
 	for number := range acked {
 		ns, err := st.Number(number)
