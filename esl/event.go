@@ -152,7 +152,12 @@ func badByte(s string) int {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		x := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
-		if (less(x, 0x20)&^(zero(x^ones*'\n')|zero(x^ones*'\t')))|zero(x^ones*0x7f) != 0 {
+		low := less(x, 0x20)
+		del := zero(x ^ ones*0x7f)
+		if low|del == 0 {
+			continue // the common word: printable text
+		}
+		if (low&^(zero(x^ones*'\n')|zero(x^ones*'\t')))|del != 0 {
 			if j := badByteSlow(s, i, i+8); j >= 0 {
 				return j
 			}
