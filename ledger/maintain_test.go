@@ -643,7 +643,7 @@ func TestPurge_Batches(t *testing.T) {
 			if i%100 == 0 {
 				status = StatusQueued
 			}
-			if err := putJSON(texts, u64(seq), Text{Seq: seq, Body: "hello", Status: status, CreatedAt: fxOld}); err != nil {
+			if err := putNewText(tx, &Text{Seq: seq, Body: "hello", Status: status, CreatedAt: fxOld}); err != nil {
 				return err
 			}
 			mseq, _ := msgs.NextSequence()

@@ -15,7 +15,7 @@ import (
 
 // enqueue stores a new text and puts it in the queue. text.Seq must be set.
 func enqueue(tx *bolt.Tx, t *Text) error {
-	if err := putJSON(tx.Bucket(bucketTexts), u64(t.Seq), t); err != nil {
+	if err := putNewText(tx, t); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketQueue).Put(queueKey(t.NotBefore, t.Seq), nil)
@@ -44,6 +44,18 @@ func setText(tx *bolt.Tx, old, t *Text) error {
 		if err := q.Put(queueKey(t.NotBefore, t.Seq), nil); err != nil {
 			return err
 		}
+	}
+	if err := countText(tx, old.Status, t.Status); err != nil {
+		return err
+	}
+	return putJSON(tx.Bucket(bucketTexts), u64(t.Seq), t)
+}
+
+// putNewText stores a text that is not in the ledger yet (t.Seq set),
+// counting it; it does not queue it.
+func putNewText(tx *bolt.Tx, t *Text) error {
+	if err := countText(tx, "", t.Status); err != nil {
+		return err
 	}
 	return putJSON(tx.Bucket(bucketTexts), u64(t.Seq), t)
 }

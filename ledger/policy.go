@@ -152,7 +152,7 @@ func (r *rules) record(tx *bolt.Tx, v Verdict, now time.Time, take func(*Text) b
 			call.Action = ActionText
 			if take != nil && text.NotBefore.IsZero() && take(text) {
 				text.Status, text.Attempts = StatusSending, 1
-				if err := putJSON(tx.Bucket(bucketTexts), u64(text.Seq), text); err != nil {
+				if err := putNewText(tx, text); err != nil {
 					return call, false, false, err
 				}
 			} else {
@@ -161,7 +161,7 @@ func (r *rules) record(tx *bolt.Tx, v Verdict, now time.Time, take func(*Text) b
 				}
 				queued = true
 			}
-		} else if err := putJSON(tx.Bucket(bucketTexts), u64(text.Seq), text); err != nil { // shadow: kept for the record
+		} else if err := putNewText(tx, text); err != nil { // shadow: kept for the record
 			return call, false, false, err
 		}
 	}

@@ -391,6 +391,9 @@ func (s *Store) init(readOnly bool) error {
 				return err
 			}
 		}
+		if err := recount(tx); err != nil {
+			return err
+		}
 		// In use: until Close says otherwise, the next Open checks it all.
 		return tx.Bucket(bucketMeta).Put(keyClean, []byte("0"))
 	})
@@ -544,6 +547,19 @@ func getNumber(tx *bolt.Tx, number string) (NumberState, error) {
 }
 
 func putNumber(tx *bolt.Tx, ns NumberState) error {
+	old, err := getNumber(tx, ns.Number)
+	if err != nil {
+		return err
+	}
+	if old.OptedOut != ns.OptedOut {
+		delta := int64(1)
+		if !ns.OptedOut {
+			delta = -1
+		}
+		if err := addCount(tx, keyOptedOut, delta); err != nil {
+			return err
+		}
+	}
 	return putJSON(tx.Bucket(bucketNumbers), []byte(ns.Number), ns)
 }
 

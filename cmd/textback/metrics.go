@@ -167,7 +167,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st, err := c.store.Stats()
+	st, err := c.store.Gauges() // kept counts: cheap at any ledger size
 	if err == nil {
 		err = c.scan.update(c.store)
 	}
