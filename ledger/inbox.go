@@ -259,6 +259,7 @@ func (l *Ledger) UpdateStatus(ctx context.Context, st sms.Status) error {
 	var found bool
 	var text Text
 	err := l.store.update(func(tx *bolt.Tx) error {
+		text = Text{} // this may run again (group commit): start from the record
 		seq := btou64(tx.Bucket(bucketProvider).Get([]byte(st.ProviderID)))
 		found = seq != 0
 		if !found {
