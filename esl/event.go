@@ -188,7 +188,8 @@ func badByteSlow(s string, from, to int) int {
 	return -1
 }
 
-// Raw returns the first value of the header name as sent (URL-encoded).
+// Raw returns the first value of the header name as sent (URL-encoded). It
+// refers to the event's frame: clone it to keep it past the event.
 func (e *Event) Raw(name string) (string, bool) {
 	for _, h := range e.headers {
 		if int(h.name1-h.name0) == len(name) && e.text[h.name0:h.name1] == name {
@@ -200,15 +201,17 @@ func (e *Event) Raw(name string) (string, bool) {
 
 // Get returns the decoded value of the first header named name, "" if
 // there is none. Header names are exact ("variable_sip_req_user"). A value
-// that is not valid URL encoding is returned as sent.
+// that is not valid URL encoding is returned as sent. The value is a copy:
+// keeping it does not keep the event's frame (kilobytes) in memory, as a
+// tracked call keeps its caller's number.
 func (e *Event) Get(name string) string {
 	v, _ := e.Raw(name)
 	if strings.IndexByte(v, '%') < 0 {
-		return v
+		return strings.Clone(v)
 	}
 	d, err := url.PathUnescape(v)
 	if err != nil {
-		return v
+		return strings.Clone(v)
 	}
 	return d
 }

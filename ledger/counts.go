@@ -60,7 +60,7 @@ func countText(tx *bolt.Tx, from, to TextStatus) error {
 }
 
 // recount builds the counts bucket from every record: once, when a ledger
-// written before it existed is first opened read-write.
+// written before it existed (schema 1) is first opened read-write.
 func recount(tx *bolt.Tx) error {
 	if tx.Bucket(bucketCounts) != nil {
 		return nil

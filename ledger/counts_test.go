@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -56,8 +57,13 @@ func TestGauges(t *testing.T) {
 	}
 	check("kept by the writes")
 
-	// An older ledger: no counts bucket.
-	if err := st.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketCounts) }); err != nil {
+	// A schema 1 ledger: no counts bucket.
+	if err := st.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put([]byte("schema"), []byte("1")); err != nil {
+			return err
+		}
+		return tx.DeleteBucket(bucketCounts)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	check("counted record by record")
@@ -71,6 +77,9 @@ func TestGauges(t *testing.T) {
 	if err := st.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketCounts) == nil {
 			t.Error("the counts were not rebuilt at open")
+		}
+		if v := string(tx.Bucket(bucketMeta).Get([]byte("schema"))); v != strconv.Itoa(SchemaVersion) {
+			t.Errorf("schema %s after the migration, want %d", v, SchemaVersion)
 		}
 		return nil
 	}); err != nil {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -66,14 +67,16 @@ func (g *groupCommit) commitGroup(db *bolt.DB, group []*commitReq) {
 	for len(group) > 0 {
 		g.commits.Add(1)
 		failed := -1
-		err := db.Update(func(tx *bolt.Tx) error {
-			for i, r := range group {
-				if err := r.fn(tx); err != nil {
-					failed, r.err = i, err
-					return errFailedInGroup
+		err := guard(func() error {
+			return db.Update(func(tx *bolt.Tx) error {
+				for i, r := range group {
+					if err := guard(func() error { return r.fn(tx) }); err != nil {
+						failed, r.err = i, err
+						return errFailedInGroup
+					}
 				}
-			}
-			return nil
+				return nil
+			})
 		})
 		if failed >= 0 {
 			r := group[failed]
@@ -87,4 +90,16 @@ func (g *groupCommit) commitGroup(db *bolt.DB, group []*commitReq) {
 		}
 		return
 	}
+}
+
+// guard runs fn and turns a panic into its error: a panic in one writer's
+// function (or in bbolt, on a damaged page) must fail that write, not
+// leave every other writer waiting for a leader that is gone.
+func guard(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write failed: panic: %v", p)
+		}
+	}()
+	return fn()
 }

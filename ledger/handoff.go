@@ -124,7 +124,7 @@ func (l *Ledger) unclaim(t Text) {
 			return err
 		}
 		old := cur
-		cur.Status, cur.Attempts = StatusQueued, max(cur.Attempts-1, 0)
+		cur.Status, cur.Attempts, cur.UpdatedAt = StatusQueued, max(cur.Attempts-1, 0), l.now()
 		return setText(tx, &old, &cur)
 	})
 	if err != nil {

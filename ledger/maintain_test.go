@@ -735,7 +735,7 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"file_bytes":`, `"schema":1`, `"opted_out":1`, `"queued":1`, `"oldest_queued":"2026-08-16T10:00:00Z"`, `"texts_by_status":{`} {
+	for _, key := range []string{`"file_bytes":`, `"schema":2`, `"opted_out":1`, `"queued":1`, `"oldest_queued":"2026-08-16T10:00:00Z"`, `"texts_by_status":{`} {
 		if !bytes.Contains(data, []byte(key)) {
 			t.Errorf("stats JSON lacks %s: %s", key, data)
 		}

@@ -334,7 +334,9 @@ func (r *rules) holdOrDrop(tx *bolt.Tx, t *Text, now time.Time) bool {
 func (d *Dispatcher) send(ctx context.Context, t Text) {
 	// A text handed to the driver is not abandoned when textback stops: an
 	// aborted request is a text that may or may not have gone out
-	// (unknown, never resent). Stopping waits for it, SendTimeout at most.
+	// (unknown, never resent). Stopping waits for it, SendTimeout at most
+	// (the daemon itself waits 30 s for its tasks: a send still running
+	// then is recorded unknown at the next start, and never resent).
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.SendTimeout)
 	defer cancel()
 	var res sms.Result

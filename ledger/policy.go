@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -40,7 +41,11 @@ func (l *Ledger) RecordAll(vs []Verdict) ([]Call, error) {
 	h := l.acquireHandoff()
 	var take func(*Text) bool
 	if h != nil {
-		defer h.mu.RUnlock()
+		defer func() {
+			if h != nil {
+				h.mu.RUnlock()
+			}
+		}()
 		take = func(t *Text) bool {
 			if !h.reserve() {
 				return false
@@ -64,11 +69,26 @@ func (l *Ledger) RecordAll(vs []Verdict) ([]Call, error) {
 	if err != nil {
 		if h != nil {
 			h.free.Add(int64(len(handed)))
+			h.mu.RUnlock()
+			h = nil
 		}
 		if len(vs) == 1 {
 			return nil, fmt.Errorf("record %w", err)
 		}
-		return nil, fmt.Errorf("record %d calls: %w", len(vs), err)
+		// One bad verdict must not cost the others their record (their
+		// calls are over: nothing would decide them again): one by one,
+		// and the first error after the rest are written.
+		var first error
+		calls = calls[:0]
+		for _, v := range vs {
+			c, err := l.RecordAll([]Verdict{v})
+			if err != nil {
+				first = cmp.Or(first, err)
+				continue
+			}
+			calls = append(calls, c[0])
+		}
+		return calls, first
 	}
 	for _, t := range handed {
 		h.ch <- *t // a lane is reserved for each: never blocks
@@ -110,8 +130,9 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// record is the policy. It runs inside a write transaction and must be
-// idempotent (bbolt may run a batched function twice).
+// record is the policy. It runs inside one write transaction of
+// RecordAll's own (db.Update, never the group commit: take reserves lanes,
+// which must happen once).
 //
 // take, when not nil, may claim a new text for the dispatcher's fast lane
 // (see handoff): when it returns true the text is stored claimed (sending,

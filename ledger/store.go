@@ -20,8 +20,9 @@ import (
 
 // SchemaVersion is the layout of the ledger file this code reads and
 // writes. Opening a file with a newer schema fails; an older one is
-// migrated in place.
-const SchemaVersion = 1
+// migrated in place. 2: the counts bucket and the clean-close mark, which
+// a textback of schema 1 would not keep (it now refuses the file).
+const SchemaVersion = 2
 
 // Bucket names. Keys that must sort by time are big-endian sequences.
 var (
@@ -386,12 +387,10 @@ func (s *Store) init(readOnly bool) error {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		if meta == nil {
-			if err := tx.Bucket(bucketMeta).Put([]byte("schema"), []byte(strconv.Itoa(SchemaVersion))); err != nil {
-				return err
-			}
-		}
 		if err := recount(tx); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketMeta).Put([]byte("schema"), []byte(strconv.Itoa(SchemaVersion))); err != nil {
 			return err
 		}
 		// In use: until Close says otherwise, the next Open checks it all.

@@ -8,6 +8,10 @@ import (
 // MaxGroup is the most verdicts Watch records in one write.
 const MaxGroup = 512
 
+// maxDrain is the most events Watch takes before it writes what they
+// decided: verdicts never wait behind an endless stream of other events.
+const maxDrain = 4096
+
 // Watch is the task between a PBX adapter and the ledger: it feeds events
 // to the tracker, records each verdict (policy and outbox in one write), and
 // expires calls that never end. It returns nil when ctx ends or events is
@@ -15,7 +19,7 @@ const MaxGroup = 512
 // must not go on deciding calls it cannot record).
 //
 // Verdicts are group-committed: after an event, Watch takes every event
-// already waiting (up to MaxGroup verdicts) before it writes, so one fsync
+// already waiting (up to MaxGroup verdicts, maxDrain events) before it writes, so one fsync
 // carries all the calls that ended while the previous write was on its way
 // to disk. An idle system writes each verdict alone, at once. Every
 // verdict is on disk before its text can be sent, and before Watch
@@ -42,7 +46,7 @@ func (l *Ledger) Watch(ctx context.Context, events <-chan Event, t *Tracker) err
 			observe(e)
 			closed := false
 		drain:
-			for len(group) < MaxGroup {
+			for n := 1; len(group) < MaxGroup && n < maxDrain; n++ {
 				select {
 				case e, ok := <-events:
 					if !ok {
