@@ -1,13 +1,10 @@
 package ari
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -31,37 +28,21 @@ type benchFeed struct {
 
 func newBenchFeed(tb testing.TB) *benchFeed {
 	tb.Helper()
-	files, err := filepath.Glob("testdata/*.jsonl")
-	if err != nil || len(files) == 0 {
-		tb.Fatalf("no traces: %v", err)
-	}
 	f := &benchFeed{}
-	for _, path := range files {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			tb.Fatal(err)
+	for _, line := range captureLines(tb) {
+		var slots []int
+		var out []byte
+		last := 0
+		for _, m := range benchIDs.FindAllIndex(line, -1) {
+			out = append(out, line[last:m[0]]...)
+			slots = append(slots, len(out))
+			out = append(out, "000000"...)
+			last = m[0]
 		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		sc.Buffer(nil, MaxEventSize)
-		for sc.Scan() {
-			line := bytes.TrimSpace(sc.Bytes())
-			if len(line) == 0 || line[0] == '#' {
-				continue
-			}
-			var slots []int
-			var out []byte
-			last := 0
-			for _, m := range benchIDs.FindAllIndex(line, -1) {
-				out = append(out, line[last:m[0]]...)
-				slots = append(slots, len(out))
-				out = append(out, "000000"...)
-				last = m[0]
-			}
-			out = append(out, line[last:]...)
-			f.msgs = append(f.msgs, out)
-			f.slots = append(f.slots, slots)
-			f.buf = append(f.buf, bytes.Clone(out))
-		}
+		out = append(out, line[last:]...)
+		f.msgs = append(f.msgs, out)
+		f.slots = append(f.slots, slots)
+		f.buf = append(f.buf, bytes.Clone(out))
 	}
 	return f
 }

@@ -132,7 +132,11 @@ func (s *Store) Gauges() (Gauges, error) {
 			return err
 		}
 		g.FileBytes = fi.Size()
-		g.Queued, g.OldestQueuedAge, err = queueGauges(tx, s.now())
+		var oldest time.Time
+		g.Queued, oldest, err = queueOldest(tx)
+		if !oldest.IsZero() {
+			g.OldestQueuedAge = s.now().Sub(oldest)
+		}
 		return err
 	})
 	if err != nil {
@@ -141,8 +145,9 @@ func (s *Store) Gauges() (Gauges, error) {
 	return g, nil
 }
 
-// queueGauges counts the queue and finds its oldest text.
-func queueGauges(tx *bolt.Tx, now time.Time) (int, time.Duration, error) {
+// queueOldest counts the queue and finds when its oldest text was
+// created (zero when none waits, or none says).
+func queueOldest(tx *bolt.Tx) (int, time.Time, error) {
 	n := 0
 	var oldest time.Time
 	texts := tx.Bucket(bucketTexts)
@@ -152,16 +157,13 @@ func queueGauges(tx *bolt.Tx, now time.Time) (int, time.Duration, error) {
 			return fmt.Errorf("queue key %x: want 16 bytes", k)
 		}
 		var t Text
-		if ok, err := getJSON(texts, k[8:], &t); err != nil || !ok {
+		if _, err := getJSON(texts, k[8:], &t); err != nil {
 			return err
 		}
-		if oldest.IsZero() || t.CreatedAt.Before(oldest) {
+		if !t.CreatedAt.IsZero() && (oldest.IsZero() || t.CreatedAt.Before(oldest)) {
 			oldest = t.CreatedAt
 		}
 		return nil
 	})
-	if err != nil || oldest.IsZero() {
-		return n, 0, err
-	}
-	return n, now.Sub(oldest), nil
+	return n, oldest, err
 }

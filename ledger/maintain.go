@@ -563,21 +563,8 @@ func (s *Store) Stats() (Stats, error) {
 		}); err != nil {
 			return err
 		}
-		texts := tx.Bucket(bucketTexts)
-		return tx.Bucket(bucketQueue).ForEach(func(k, _ []byte) error {
-			st.Queued++
-			var t Text
-			if len(k) != 16 {
-				return fmt.Errorf("queue key %x: want 16 bytes", k)
-			}
-			if _, err := getJSON(texts, k[8:], &t); err != nil {
-				return err
-			}
-			if !t.CreatedAt.IsZero() && (st.OldestQueued.IsZero() || t.CreatedAt.Before(st.OldestQueued)) {
-				st.OldestQueued = t.CreatedAt
-			}
-			return nil
-		})
+		st.Queued, st.OldestQueued, err = queueOldest(tx)
+		return err
 	})
 	if err != nil {
 		return Stats{}, fmt.Errorf("ledger %s stats: %w", s.path, err)

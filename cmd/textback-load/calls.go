@@ -131,10 +131,15 @@ var (
 
 // loadARI reads the Asterisk recordings under dir (ari/testdata).
 func loadARI(dir string) (missed, other []*template, err error) {
-	load := func(names []string, isMissed bool) ([]*template, error) {
+	return loadAll(dir, ".jsonl", ariMissed, ariOther, loadARITemplate)
+}
+
+// loadAll reads the recordings named missed and other under dir with load.
+func loadAll(dir, ext string, missed, other []string, load func(path string, missed bool) (*template, error)) (m, o []*template, err error) {
+	read := func(names []string, isMissed bool) ([]*template, error) {
 		var out []*template
 		for _, name := range names {
-			t, err := loadARITemplate(filepath.Join(dir, name+".jsonl"), isMissed)
+			t, err := load(filepath.Join(dir, name+ext), isMissed)
 			if err != nil {
 				return nil, err
 			}
@@ -142,11 +147,11 @@ func loadARI(dir string) (missed, other []*template, err error) {
 		}
 		return out, nil
 	}
-	if missed, err = load(ariMissed, true); err != nil {
+	if m, err = read(missed, true); err != nil {
 		return nil, nil, err
 	}
-	other, err = load(ariOther, false)
-	return missed, other, err
+	o, err = read(other, false)
+	return m, o, err
 }
 
 func loadARITemplate(path string, missed bool) (*template, error) {
@@ -203,22 +208,7 @@ var eslSubscribed = map[string]bool{"CHANNEL_CREATE": true, "CHANNEL_BRIDGE": tr
 // loadESL reads the FreeSWITCH recordings under dir (esl/testdata). Each
 // message of an ESL template is a whole event frame.
 func loadESL(dir string) (missed, other []*template, err error) {
-	load := func(names []string, isMissed bool) ([]*template, error) {
-		var out []*template
-		for _, name := range names {
-			t, err := loadESLTemplate(filepath.Join(dir, name+".esl"), isMissed)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-		}
-		return out, nil
-	}
-	if missed, err = load(eslMissed, true); err != nil {
-		return nil, nil, err
-	}
-	other, err = load(eslOther, false)
-	return missed, other, err
+	return loadAll(dir, ".esl", eslMissed, eslOther, loadESLTemplate)
 }
 
 func loadESLTemplate(path string, missed bool) (*template, error) {

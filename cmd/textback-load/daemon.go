@@ -26,6 +26,7 @@ type daemon struct {
 	cmd              *exec.Cmd
 	pid              atomic.Int64 // the running process, for usage from any goroutine
 	exited           chan error
+	gone             <-chan struct{} // closed when the current process has exited
 	logFile          *os.File
 	admin            string // the admin listener's address
 	httpAddr         string // the webhook listener's address
@@ -138,7 +139,9 @@ func (d *daemon) start(ctx context.Context) (time.Duration, error) {
 	d.cmd = cmd
 	d.pid.Store(int64(cmd.Process.Pid))
 	d.exited = make(chan error, 1)
-	go func() { d.exited <- cmd.Wait() }()
+	gone := make(chan struct{})
+	d.gone = gone
+	go func() { err := cmd.Wait(); close(gone); d.exited <- err }()
 	buf := make([]byte, 4096)
 	for {
 		conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))

@@ -169,7 +169,21 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	_, sent0 := em.snapshot()
 	t0 := time.Now()
 	u0, _ := d.usage()
-	em.run(ctx, o.rate, o.mix, o.duration, o.span)
+	runCtx := ctx
+	if o.fault == "disk-full" {
+		// textback stops when the ledger cannot grow: so does the load.
+		var stop context.CancelFunc
+		runCtx, stop = context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			select {
+			case <-d.gone:
+				stop()
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	em.run(runCtx, o.rate, o.mix, o.duration, o.span)
 	rep.LoadTime = time.Since(t0)
 	rep.Window = min(o.duration, rep.LoadTime)
 	u1, _ := d.usage()
@@ -179,6 +193,9 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	logf("draining")
 	drain, cancelDrain := context.WithTimeout(ctx, 20*time.Second)
 	waitFor(drain, func() bool {
+		if o.fault == "disk-full" && runCtx.Err() != nil {
+			return true // textback has stopped: nothing more will arrive
+		}
 		calls, _ := em.snapshot()
 		return chaos.quiet() && expectedArrived(calls, car.log())
 	})
