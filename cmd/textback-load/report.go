@@ -43,6 +43,8 @@ type report struct {
 		LostAtKill        int           // seen, not recorded, deciding event within lostWindow of a kill
 		LostMaxBeforeKill time.Duration // the longest such gap
 		NotRecorded       int           // disk-full: calls after the ledger refused writes
+		SendingAtStop     int           // disk-full: with the driver when textback stopped (unknown at the next start)
+		QueuedAtStop      int           // disk-full: queued when textback stopped (sent at the next start)
 	}
 	Latency    latencies // deciding event out of the PBX → text at the carrier
 	ToDecision latencies // ... → the verdict's decision time in the ledger (read, decode, track)
@@ -149,7 +151,8 @@ func (r *report) write(w io.Writer) {
 			r.Calls.LostAtKill, lostWindow, ms(r.Calls.LostMaxBeforeKill))
 	}
 	if r.Fault.Exit != "" || r.Fault.LogLine != "" {
-		p("fault", "textback exited: %s; %d calls after that not recorded", r.Fault.Exit, r.Calls.NotRecorded)
+		p("fault", "textback exited: %s; %d calls after that not recorded; %d texts left sending, %d queued for the next start",
+			r.Fault.Exit, r.Calls.NotRecorded, r.Calls.SendingAtStop, r.Calls.QueuedAtStop)
 		p("textback said", "%s", r.Fault.LogLine)
 	}
 	if len(r.Failures) == 0 {
