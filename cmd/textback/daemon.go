@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/textback/textback/cmd/textback/web"
 	"github.com/textback/textback/ledger"
 )
 
@@ -72,13 +73,13 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	// Carriers' webhooks (replies and delivery reports) and the intake
 	// page. Bound now, so a port in use fails the start with a clear error.
-	var web *webhookServer
+	var public *webhookServer
 	var carrierH http.Handler
 	if wd, ok := driver.(webhookDriver); ok {
 		carrierH = wd.Handler(core)
 	}
 	if carrierH != nil || pages.intake != nil {
-		if web, err = newPublicServer(cfg.HTTP.Listen, carrierH, pages.intake); err != nil {
+		if public, err = newPublicServer(cfg.HTTP.Listen, carrierH, pages.intake); err != nil {
 			return err
 		}
 	}
@@ -96,10 +97,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	start := log.Info().Str("version", versionString()).Str("ledger", store.Path()).Str("driver", driver.Name()).
 		Str("pbx", cfg.PBX).Int("lines", len(coreCfg.Lines)).Bool("shadow", coreCfg.Policy.Shadow)
 	if carrierH != nil {
-		start = start.Str("webhooks", "http://"+web.Addr()+carrierPrefix+"/")
+		start = start.Str("webhooks", "http://"+public.Addr()+carrierPrefix+"/")
 	}
 	if pages.intake != nil {
-		start = start.Str("intake", "http://"+web.Addr()+"/i/")
+		start = start.Str("intake", "http://"+public.Addr()+"/i/")
 	}
 	if admin != nil {
 		start = start.Str("admin", "http://"+admin.Addr()+"/")
@@ -110,8 +111,8 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 	notify := newNotifier(log)
 	var tasks taskGroup
-	if web != nil {
-		tasks.Go("http", func() error { return web.Run(ctx) }, cancel)
+	if public != nil {
+		tasks.Go("http", func() error { return public.Run(ctx) }, cancel)
 	}
 	if admin != nil {
 		tasks.Go("admin", func() error { return admin.Run(ctx) }, cancel)
@@ -153,18 +154,15 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, path string, core *l
 			return nil
 		case <-hup:
 		}
-		notify.reloading(func() {
-			if cfg := reload(path, core, log); cfg != nil {
-				pages.reload(cfg)
-			}
-		})
+		notify.reloading(func() { reload(path, core, pages, log) })
 	}
 }
 
 // reload reads the config at path and hands its lines, templates,
-// keywords and policy to the core, or logs why not. It returns the new
-// config, or nil when it was rejected.
-func reload(path string, core *ledger.Ledger, log zerolog.Logger) *Config {
+// keywords and policy to the core and the lines' branding to the web
+// pages, or logs why not and changes nothing. "config reloaded" is
+// logged once both have the new config.
+func reload(path string, core *ledger.Ledger, pages *webPages, log zerolog.Logger) {
 	cfg, err := LoadConfig(path)
 	if err == nil {
 		err = cfg.ValidateForRun()
@@ -173,15 +171,19 @@ func reload(path string, core *ledger.Ledger, log zerolog.Logger) *Config {
 	if err == nil {
 		coreCfg, err = cfg.core()
 	}
+	var sites map[string]web.Site
+	if err == nil {
+		sites, err = cfg.sites()
+	}
 	if err == nil {
 		err = core.Reload(coreCfg)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("reload rejected; the running config stays")
-		return nil
+		return
 	}
+	pages.reload(cfg, sites)
 	log.Info().Int("lines", len(coreCfg.Lines)).Msg("config reloaded")
-	return cfg
 }
 
 // taskGroup runs long-lived tasks; the first to fail cancels the others.

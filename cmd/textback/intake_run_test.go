@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -95,6 +96,21 @@ func TestRun_IntakeAndInbox(t *testing.T) {
 	s.d.waitLog("config reloaded", 1)
 	if code, css := get(s.public + "/i/_/line/main.css"); code != 200 || !strings.Contains(css, "--accent: #aa3300;") {
 		t.Errorf("line css after reload: %d %s", code, css)
+	}
+	// A reload whose branding is broken changes nothing, colour included.
+	broken := strings.Replace(string(cfgText), `colour: "#0b5cad"`, "colour: \"#123456\"\n      logo_file: nope.png", 1)
+	if err := os.WriteFile(s.cfg, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.d.signal(syscall.SIGHUP)
+	if rejected := s.d.waitLog("reload rejected; the running config stays", 1); !strings.Contains(fmt.Sprint(rejected["error"]), "logo_file") {
+		t.Errorf("reload with a missing logo: %v", rejected)
+	}
+	if code, css := get(s.public + "/i/_/line/main.css"); code != 200 || !strings.Contains(css, "--accent: #aa3300;") {
+		t.Errorf("line css after a rejected reload: %d %s", code, css)
+	}
+	if err := os.WriteFile(s.cfg, cfgText, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	s.d.stop()
 	for _, m := range s.kannel.texts() {

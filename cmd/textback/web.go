@@ -46,14 +46,9 @@ func newWebPages(cfg *Config, core *ledger.Ledger, log zerolog.Logger) (*webPage
 	return p, nil
 }
 
-// reload takes the lines' new branding; a page that was off stays off
-// until a restart.
-func (p *webPages) reload(cfg *Config) {
-	sites, err := cfg.sites()
-	if err != nil {
-		p.log.Error().Err(err).Msg("reload: the intake pages keep their old look")
-		return
-	}
+// reload takes the lines' new branding (cfg.sites, checked by the
+// caller); a page that was off stays off until a restart.
+func (p *webPages) reload(cfg *Config, sites map[string]web.Site) {
 	p.sites.Store(&sites)
 	if p.intake == nil && cfg.intakeEnabled() {
 		p.log.Warn().Msg("a line now has an intake link, but the intake page starts only with textback: restart it (systemctl restart textback)")
