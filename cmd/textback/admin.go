@@ -465,9 +465,11 @@ func cmdSend(ctx context.Context, e *env, args []string) error {
 	// A modem sends only while its session runs; start it, and wait
 	// until it is ready (or gives up).
 	if rd, ok := driver.(receivingDriver); ok {
-		if err := startSession(ctx, rd, core); err != nil {
+		stop, err := startSession(ctx, rd, core)
+		if err != nil {
 			return err
 		}
+		defer stop() // before the ledger closes: a reply may be arriving
 	}
 	seq, err := core.SendManual(*line, fs.Arg(0), strings.Join(fs.Args()[1:], " "))
 	if err != nil {

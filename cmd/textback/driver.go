@@ -125,26 +125,40 @@ func checkCarrier(ctx context.Context, cfg *Config) error {
 }
 
 // startSession runs a receiving driver's session for a one-off command
-// until ctx ends, and waits for it to be ready. Replies it receives
-// meanwhile go to the ledger like the daemon's.
-func startSession(ctx context.Context, rd receivingDriver, rcv sms.Receiver) error {
+// and waits for it to be ready. Replies it receives meanwhile go to the
+// ledger like the daemon's. stop ends the session and waits until the
+// driver has let go of the device (a modem's tty), so call it before
+// closing the ledger; on an error the session has ended already.
+func startSession(ctx context.Context, rd receivingDriver, rcv sms.Receiver) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- rd.Run(ctx, rcv) }()
+	stopped := false
+	stop = func() {
+		cancel()
+		if !stopped {
+			stopped = true
+			<-done
+		}
+	}
 	ready, ok := rd.(interface{ Ready() <-chan struct{} })
 	if !ok {
-		return nil
+		return stop, nil
 	}
-	wait, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
+	wait, cancelWait := context.WithTimeout(ctx, time.Minute)
+	defer cancelWait()
 	select {
 	case <-ready.Ready():
-		return nil
+		return stop, nil
 	case err := <-done:
+		stopped = true
+		cancel()
 		if err == nil {
 			err = errors.New("stopped before it was ready")
 		}
-		return fmt.Errorf("driver: %w", err)
+		return nil, fmt.Errorf("driver: %w", err)
 	case <-wait.Done():
-		return fmt.Errorf("driver: not ready within a minute (textback modem probe DEVICE tells what the modem says)")
+		stop()
+		return nil, fmt.Errorf("driver: not ready within a minute (textback modem probe DEVICE tells what the modem says)")
 	}
 }

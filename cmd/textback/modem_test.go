@@ -5,8 +5,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+	"time"
+
+	"github.com/textback/textback/sms/modem/modemtest"
 )
 
 // modemConfig is a daemon config with the modem driver on dev, its PIN in
@@ -44,29 +46,10 @@ func TestConfig_Modem(t *testing.T) {
 }
 
 // phonesim returns the lab's simulated modem (.ci/lab/phonesim/start.sh),
-// holding the lab's lock for the test: the sms/modem tier uses it too.
+// holding the lab for the test: the sms/modem tier uses it too.
 func phonesim(t *testing.T) string {
 	t.Helper()
-	dev := os.Getenv("TEXTBACK_LAB_PHONESIM")
-	if dev == "" {
-		t.Skip("the phonesim tier: run .ci/lab/phonesim/start.sh, then set TEXTBACK_LAB_PHONESIM=/tmp/ttyGSM0")
-	}
-	if _, err := os.Stat(dev); err != nil {
-		t.Fatalf("TEXTBACK_LAB_PHONESIM=%s: %v (start .ci/lab/phonesim/start.sh)", dev, err)
-	}
-	state := os.Getenv("LAB_STATE")
-	if state == "" {
-		state = "/var/tmp/textback-lab"
-	}
-	lock, err := os.OpenFile(filepath.Join(state, "phonesim", "test.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatalf("phonesim lab lock: %v", err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("phonesim lab lock: %v", err)
-	}
-	t.Cleanup(func() { lock.Close() })
-	return dev
+	return modemtest.Phonesim(t)
 }
 
 // TestLab_ModemProbeRunAndSend: against ofono-phonesim, probe describes
@@ -113,6 +96,40 @@ func TestLab_ModemProbeRunAndSend(t *testing.T) {
 	if !strings.Contains(r.stdout, ": sent") {
 		t.Errorf("send through the modem: %s", r.stdout)
 	}
+	// send let go of the modem when it returned (it runs in this process
+	// here; a descriptor left open would hold the modem from the next
+	// user). socat links the next session's pty (often the same
+	// /dev/pts/N) a moment after the close, and the runtime closes a
+	// descriptor a moment after Close when its reader is parked: allow
+	// those moments.
+	var pty string
+	for i := 0; pty == ""; i++ {
+		if pty, err = filepath.EvalSymlinks(dev); err != nil && i == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := 0; holdsFile(t, pty); i++ {
+		if i == 100 {
+			t.Fatalf("send returned and this process still has %s open", pty)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// holdsFile reports whether this process has path open.
+func holdsFile(t *testing.T, path string) bool {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		if l, _ := os.Readlink("/proc/self/fd/" + fd.Name()); l == path {
+			return true
+		}
+	}
+	return false
 }
 
 func TestModemStatus_NotAModem(t *testing.T) {

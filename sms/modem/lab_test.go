@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,47 +24,18 @@ import (
 	"github.com/warthog618/sms/encoding/tpdu"
 
 	"github.com/textback/textback/sms"
+	"github.com/textback/textback/sms/modem/modemtest"
 )
 
 // The real-peer tier: ofono-phonesim behind a socat pty, started by
 // .ci/lab/phonesim/start.sh. It runs when TEXTBACK_LAB_PHONESIM names the
-// tty, and fails (does not skip) when that tty is missing.
+// tty, and fails (does not skip) when the tty does not answer.
 func labDevice(t *testing.T) string {
 	t.Helper()
-	dev := os.Getenv("TEXTBACK_LAB_PHONESIM")
-	if dev == "" {
-		t.Skip("TEXTBACK_LAB_PHONESIM is not set (start .ci/lab/phonesim/start.sh and set it to its tty)")
-	}
-	// socat re-creates the pty link shortly after each close (and
-	// start.sh after a restart): give it a moment.
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(dev); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if _, err := os.Stat(dev); err != nil {
-		t.Fatalf("TEXTBACK_LAB_PHONESIM=%s: %v (is .ci/lab/phonesim/start.sh running?)", dev, err)
-	}
-	// go test ./... runs packages in parallel and cmd/textback's tier
-	// uses the same simulated modem: one test at a time.
-	lock, err := os.OpenFile(filepath.Join(labState(), "phonesim", "test.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatalf("phonesim lab lock: %v", err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("phonesim lab lock: %v", err)
-	}
-	t.Cleanup(func() { lock.Close() })
-	return dev
+	return modemtest.Phonesim(t)
 }
 
-func labState() string {
-	if s := os.Getenv("LAB_STATE"); s != "" {
-		return s
-	}
-	return "/var/tmp/textback-lab"
-}
+func labState() string { return modemtest.State() }
 
 // socatLog reads what the driver wrote to phonesim since offset, from
 // socat's -x hex log.
@@ -780,41 +750,6 @@ func socatSessions(t *testing.T, offset int64) [][]byte {
 	return out
 }
 
-// killSocat kills the socat that serves the pty now (the child of
-// start.sh's respawn loop): the pty closes as when a modem is unplugged,
-// and the loop makes a fresh one (a fresh simulated modem) 0.1 s later.
-// It returns once that socat is gone.
-func killSocat() error {
-	b, err := os.ReadFile(filepath.Join(labState(), "phonesim", "socat-loop.pid"))
-	if err != nil {
-		return fmt.Errorf("socat loop pid: %w", err)
-	}
-	loop := strings.TrimSpace(string(b))
-	kids, err := os.ReadFile("/proc/" + loop + "/task/" + loop + "/children")
-	if err != nil {
-		return fmt.Errorf("socat loop %s: %w", loop, err)
-	}
-	for _, k := range strings.Fields(string(kids)) {
-		comm, _ := os.ReadFile("/proc/" + k + "/comm")
-		if strings.TrimSpace(string(comm)) != "socat" {
-			continue
-		}
-		pid, _ := strconv.Atoi(k)
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			return fmt.Errorf("kill socat %d: %w", pid, err)
-		}
-		for range 400 { // gone, or a zombie until the loop reaps it
-			st, err := os.ReadFile("/proc/" + k + "/stat")
-			if err != nil || strings.Contains(string(st), ") Z ") {
-				return nil
-			}
-			sleepTick()
-		}
-		return fmt.Errorf("socat %d still alive after SIGKILL", pid)
-	}
-	return fmt.Errorf("no socat child of the respawn loop %s (children %q)", loop, kids)
-}
-
 // The pty closes mid-queue (socat killed: the modem "unplugged") and comes
 // back as a fresh modem. A sender loop like the core's outbox (Temporary
 // is retried, Unknown never is) sends every queued text; the byte log,
@@ -870,7 +805,7 @@ func TestLab_ReopenMidQueue(t *testing.T) {
 			break
 		}
 		if i == killAfter-1 {
-			go func() { killed <- killSocat() }()
+			go func() { killed <- modemtest.KillSocat() }()
 		}
 	}
 
