@@ -47,9 +47,11 @@ func summarize(ds []time.Duration) latencies {
 
 // commitBaseline times n bare bbolt commits, each putting recordSize bytes
 // under a new sequential key, fsync on, in a new file in dir: the floor of
-// textback's write path on this disk.
-func commitBaseline(dir string, n int) (latencies, error) {
-	path := filepath.Join(dir, "baseline.db")
+// textback's write path on this disk. every > 0 paces them, one each
+// every, until ctx ends or n are done: the same floor under the load's
+// conditions (a disk and CPUs idle between calls, textback's own writes).
+func commitBaseline(ctx context.Context, dir, name string, n int, every time.Duration) (latencies, error) {
+	path := filepath.Join(dir, name)
 	defer os.Remove(path)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -61,7 +63,20 @@ func commitBaseline(dir string, n int) (latencies, error) {
 		val[i] = 'a' + byte(i%26)
 	}
 	var ds []time.Duration
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
 	for range n {
+		if tick != nil {
+			select {
+			case <-ctx.Done():
+				return summarize(ds), nil
+			case <-tick:
+			}
+		}
 		t0 := time.Now()
 		err := db.Update(func(tx *bolt.Tx) error {
 			b, err := tx.CreateBucketIfNotExists([]byte("calls"))

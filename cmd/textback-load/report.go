@@ -14,8 +14,9 @@ type report struct {
 	Dir     string `json:",omitempty"`
 
 	// Baselines, measured in the same run on the same machine and disk.
-	Commit  latencies // one bare bbolt commit of a call's size
-	RawRead float64   // events a second a plain client reads off the fake PBX
+	Commit      latencies // one bare bbolt commit of a call's size, back to back before the load
+	CommitPaced latencies // the same, one at the load's rate, alongside it
+	RawRead     float64   // events a second a plain client reads off the fake PBX
 
 	Seeded         int // opted-out numbers in the ledger before the start
 	SeedTime       time.Duration
@@ -99,6 +100,9 @@ func (r *report) write(w io.Writer) {
 		p("work directory", "%s", r.Dir)
 	}
 	p("baseline: bare bbolt commit", "p50 %s, p99 %s (%d commits of %d bytes, fsync)", ms(r.Commit.P50), ms(r.Commit.P99), r.Commit.N, recordSize)
+	if r.CommitPaced.N > 0 {
+		p("baseline: paced bare commit", "p50 %s, p99 %s (%d commits at the load's rate, alongside it)", ms(r.CommitPaced.P50), ms(r.CommitPaced.P99), r.CommitPaced.N)
+	}
 	p("baseline: raw read", "%.0f events/s", r.RawRead)
 	if r.Seeded > 0 {
 		p("ledger before the start", "%d opted-out numbers with their history: %s, %.0f bytes a number (written in %.1f s)",
@@ -125,6 +129,9 @@ func (r *report) write(w io.Writer) {
 		}
 		if r.Commit.P50 > 0 {
 			p("  against the bare commit", "p50 %.1f×, p99 %.1f× (same percentile)", float64(r.Latency.P50)/float64(r.Commit.P50), float64(r.Latency.P99)/float64(r.Commit.P99))
+		}
+		if r.CommitPaced.N > 0 && r.CommitPaced.P50 > 0 {
+			p("  against the paced commit", "p50 %.1f×, p99 %.1f× (same percentile)", float64(r.Latency.P50)/float64(r.CommitPaced.P50), float64(r.Latency.P99)/float64(r.CommitPaced.P99))
 		}
 	}
 	p("calls", "%d missed (%d seen whole, %d cut by a kill or restart), %d others", r.Calls.Missed, r.Calls.Seen, r.Calls.Unseen, r.Calls.Other)

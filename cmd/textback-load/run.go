@@ -111,7 +111,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	}
 	// Baselines first, on the same disk, before textback runs.
 	logf("baseline: bare bbolt commits in %s", dir)
-	if rep.Commit, err = commitBaseline(dir, 500); err != nil {
+	if rep.Commit, err = commitBaseline(ctx, dir, "baseline.db", 2000, 0); err != nil {
 		return nil, err
 	}
 	logf("baseline: raw read of the same events")
@@ -183,7 +183,22 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 			}
 		}()
 	}
+	// The paced baseline: a bare commit at the load's rate, alongside it.
+	paced := make(chan latencies, 1)
+	if o.rate > 0 {
+		go func() {
+			every := time.Duration(float64(time.Second) / o.rate)
+			l, err := commitBaseline(runCtx, dir, "baseline-paced.db", int(o.duration/every), every)
+			if err != nil {
+				logf("paced baseline: %v", err)
+			}
+			paced <- l
+		}()
+	} else {
+		paced <- latencies{}
+	}
 	em.run(runCtx, o.rate, o.mix, o.duration, o.span)
+	rep.CommitPaced = <-paced
 	rep.LoadTime = time.Since(t0)
 	rep.Window = min(o.duration, rep.LoadTime)
 	u1, _ := d.usage()

@@ -66,6 +66,9 @@ func TestRun(t *testing.T) {
 			if rep.Calls.Missed == 0 || rep.Calls.Seen == 0 || rep.TextStatus["sent"] == 0 {
 				t.Fatalf("the run texted nothing: %+v", rep.Calls)
 			}
+			if rep.Commit.N != 2000 || (o.fault == "" && o.kills == 0 && rep.CommitPaced.N == 0) {
+				t.Errorf("baselines: %d commits back to back, %d paced", rep.Commit.N, rep.CommitPaced.N)
+			}
 			if o.hold > 0 && (rep.Calls.Held != o.hold || rep.PerCallBytes == 0) {
 				t.Errorf("held %d calls, want %d; %.0f bytes a call", rep.Calls.Held, o.hold, rep.PerCallBytes)
 			}
