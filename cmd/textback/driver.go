@@ -133,14 +133,7 @@ func startSession(ctx context.Context, rd receivingDriver, rcv sms.Receiver) (st
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- rd.Run(ctx, rcv) }()
-	stopped := false
-	stop = func() {
-		cancel()
-		if !stopped {
-			stopped = true
-			<-done
-		}
-	}
+	stop = func() { cancel(); <-done } // once
 	ready, ok := rd.(interface{ Ready() <-chan struct{} })
 	if !ok {
 		return stop, nil
@@ -151,7 +144,6 @@ func startSession(ctx context.Context, rd receivingDriver, rcv sms.Receiver) (st
 	case <-ready.Ready():
 		return stop, nil
 	case err := <-done:
-		stopped = true
 		cancel()
 		if err == nil {
 			err = errors.New("stopped before it was ready")
