@@ -270,6 +270,7 @@ func (h *Inbox) listData(line, q string) (page, error) {
 		p.Lines = append(p.Lines, lineTab{Name: l.Name, Business: businessOf(sites, l.Name), Unhandled: counts[l.Name]})
 	}
 	p.TotalUnhandled = total
+	p.PollV = fingerprint(p.Convs, p.Lines)
 	return p, nil
 }
 
@@ -285,7 +286,6 @@ func (h *Inbox) list(w http.ResponseWriter, r *http.Request, se *session) {
 	}
 	p.User, p.CSRF = se.user, se.csrf
 	p.Poll = "/inbox/poll?" + url.Values{"line": {line}, "q": {q}}.Encode()
-	p.PollV = fingerprint(p.Convs, p.Lines)
 	h.pages.render(w, h.o.Log, http.StatusOK, "inbox_list", p, true)
 }
 
@@ -295,24 +295,18 @@ func (h *Inbox) poll(w http.ResponseWriter, r *http.Request, _ *session) {
 	var v string
 	if c := qv.Get("c"); c != "" {
 		line, number, _ := strings.Cut(c, "/")
-		p, err := h.convData(line, number)
-		if errors.Is(err, errNoConversation) {
-			securityHeaders(w, false)
-			http.Error(w, "no such conversation", http.StatusNotFound)
+		p, ok := h.findConv(w, line, number)
+		if !ok {
 			return
 		}
-		if err != nil {
-			h.fail(w, err)
-			return
-		}
-		v = fingerprint(p.Entries, p.ClaimedBy, p.Unhandled, p.OptedOut)
+		v = p.PollV
 	} else {
 		p, err := h.listData(qv.Get("line"), qv.Get("q"))
 		if err != nil {
 			h.fail(w, err)
 			return
 		}
-		v = fingerprint(p.Convs, p.Lines)
+		v = p.PollV
 	}
 	securityHeaders(w, false)
 	w.Header().Set("Content-Type", "application/json")
@@ -365,10 +359,27 @@ func (h *Inbox) convData(line, number string) (page, error) {
 		}
 		p.Entries = append(p.Entries, v)
 	}
+	p.PollV = fingerprint(p.Entries, p.ClaimedBy, p.Unhandled, p.OptedOut)
 	return p, nil
 }
 
 var errNoConversation = errors.New("no such conversation")
+
+// findConv is convData for a handler: it answers 404 for a conversation that
+// does not exist (and 500 for a ledger error) and returns false then.
+func (h *Inbox) findConv(w http.ResponseWriter, line, number string) (page, bool) {
+	p, err := h.convData(line, number)
+	if errors.Is(err, errNoConversation) {
+		securityHeaders(w, false)
+		http.Error(w, "no such conversation", http.StatusNotFound)
+		return page{}, false
+	}
+	if err != nil {
+		h.fail(w, err)
+		return page{}, false
+	}
+	return p, true
+}
 
 // claimer is who holds a conversation now, or "".
 func claimer(st ledger.ConvState, now time.Time) string {
@@ -393,30 +404,18 @@ var flashes = map[string]string{
 
 func (h *Inbox) showConv(w http.ResponseWriter, r *http.Request, se *session, status int, flash string, bad bool) {
 	line, number := r.PathValue("line"), r.PathValue("number")
-	p, err := h.convData(line, number)
-	if errors.Is(err, errNoConversation) {
-		securityHeaders(w, false)
-		http.Error(w, "no such conversation", http.StatusNotFound)
-		return
-	}
-	if err != nil {
-		h.fail(w, err)
+	p, ok := h.findConv(w, line, number)
+	if !ok {
 		return
 	}
 	p.User, p.CSRF, p.Flash, p.FlashBad = se.user, se.csrf, flash, bad
 	p.Poll = "/inbox/poll?" + url.Values{"c": {line + "/" + p.Conv.Number}}.Encode()
-	p.PollV = fingerprint(p.Entries, p.ClaimedBy, p.Unhandled, p.OptedOut)
 	h.pages.render(w, h.o.Log, status, "inbox_conv", p, true)
 }
 
 func (h *Inbox) act(w http.ResponseWriter, r *http.Request, se *session) {
 	line, number, action := r.PathValue("line"), r.PathValue("number"), r.PathValue("action")
-	if _, err := h.convData(line, number); err != nil {
-		if errors.Is(err, errNoConversation) {
-			http.Error(w, "no such conversation", http.StatusNotFound)
-			return
-		}
-		h.fail(w, err)
+	if _, ok := h.findConv(w, line, number); !ok {
 		return
 	}
 	l := h.o.Ledger
