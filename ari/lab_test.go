@@ -42,19 +42,24 @@ func (l *lab) use(t *testing.T) {
 
 // next returns the next ledger event, feeding the tracker; it fails the
 // test when none comes in time (a hung call, not a timing assertion).
+// While it waits it heals the lab's phones (aritest.Lab.Heal).
 func (l *lab) next(within time.Duration) ledger.Event {
 	l.t.Helper()
-	select {
-	case e := <-l.events:
-		if v, ok := l.tracker.Observe(e); ok {
-			l.verdicts[v.Call] = v
+	for end := time.Now().Add(within); ; {
+		select {
+		case e := <-l.events:
+			if v, ok := l.tracker.Observe(e); ok {
+				l.verdicts[v.Call] = v
+			}
+			l.t.Logf("event %s call=%s hint=%s leg=%s from=%s line=%s withheld=%v", e.Kind, e.Call, e.Hint, e.Leg, e.From, e.Line, e.Withheld)
+			return e
+		case <-time.After(min(time.Second, time.Until(end))):
+			if time.Now().After(end) {
+				l.t.Fatalf("no ledger event for %s; state %+v\nlog:\n%s", within, l.src.State(), l.logs.String())
+			}
+			l.Heal()
 		}
-		l.t.Logf("event %s call=%s hint=%s leg=%s from=%s line=%s withheld=%v", e.Kind, e.Call, e.Hint, e.Leg, e.From, e.Line, e.Withheld)
-		return e
-	case <-time.After(within):
-		l.t.Fatalf("no ledger event for %s; state %+v\nlog:\n%s", within, l.src.State(), l.logs.String())
 	}
-	return ledger.Event{}
 }
 
 // await reads events until one matches.

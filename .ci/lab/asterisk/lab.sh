@@ -245,6 +245,8 @@ start() {
 		in_chroot asterisk -rx 'module reload res_ari.so' >/dev/null || true
 		log "asterisk reloaded the new config"
 	fi
+	# a phone reads its config only when it starts
+	if [ -n "$changed" ]; then stop_uas; fi
 	start_asterisk
 	start_uas
 }
