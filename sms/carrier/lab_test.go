@@ -396,12 +396,21 @@ func labTwilio(t *testing.T) string {
 	if base == "" {
 		t.Skip("real-peer test: set TEXTBACK_LAB_TWILIO=http://127.0.0.1:4010 after .ci/lab/twilio/start.sh")
 	}
-	resp, err := http.Get(base + "/2010-04-01/Accounts/" + twilioSID + ".json")
-	if err != nil {
-		t.Fatalf("TEXTBACK_LAB_TWILIO is set but Prism is not reachable at %s (start it with .ci/lab/twilio/start.sh): %v", base, err)
+	// start.sh runs Prism in a respawn loop: a Prism that died is back in
+	// about two seconds (its log says how it ended)
+	var err error
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		var resp *http.Response
+		if resp, err = http.Get(base + "/2010-04-01/Accounts/" + twilioSID + ".json"); err == nil {
+			resp.Body.Close()
+			return base
+		}
+		if time.Now().After(end) {
+			break
+		}
 	}
-	resp.Body.Close()
-	return base
+	t.Fatalf("TEXTBACK_LAB_TWILIO is set but Prism is not reachable at %s (start it with .ci/lab/twilio/start.sh; its log: /var/tmp/textback-lab/ci-twilio/prism.log): %v", base, err)
+	return ""
 }
 
 // Every request the twilio preset makes passes Prism's validation against

@@ -28,7 +28,13 @@ fi
 if listening; then echo "prism: port $PORT is taken by another process" >&2; exit 1; fi
 cp "$D/twilio-messages.json" "$RUN/spec.json"
 t0=$(date +%s%N)
-setsid "$RUN/node_modules/.bin/prism" mock -h 127.0.0.1 -p "$PORT" --errors "$RUN/spec.json" </dev/null >"$RUN/prism.log" 2>&1 &
+# Prism runs in a respawn loop, its own process group (stop.sh kills the
+# group): a Prism that exits is logged with its status ("prism exited with
+# 143": SIGTERM) and started again, so one death of the peer, whatever its
+# cause, costs a test at most a few seconds of waiting.
+: >"$RUN/prism.log"
+setsid bash -c "while :; do \"\$0\" mock -h 127.0.0.1 -p $PORT --errors \"$RUN/spec.json\"; echo \"prism exited with \$? at \$(date -Is)\"; sleep 0.5; done" \
+  "$RUN/node_modules/.bin/prism" </dev/null >>"$RUN/prism.log" 2>&1 &
 echo $! > "$RUN/prism.pid"
 for _ in $(seq 300); do listening && break; sleep 0.1; done
 listening || { echo "prism is not listening; see $RUN/prism.log" >&2; exit 1; }
