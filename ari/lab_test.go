@@ -42,7 +42,7 @@ func (l *lab) use(t *testing.T) {
 
 // next returns the next ledger event, feeding the tracker; it fails the
 // test when none comes in time (a hung call, not a timing assertion).
-// While it waits it heals the lab's phones (aritest.Lab.Heal).
+// While it waits it heals the lab's phones (aritest.Lab.HealWhileWaiting).
 func (l *lab) next(within time.Duration) ledger.Event {
 	l.t.Helper()
 	for end := time.Now().Add(within); ; {
@@ -57,7 +57,7 @@ func (l *lab) next(within time.Duration) ledger.Event {
 			if time.Now().After(end) {
 				l.t.Fatalf("no ledger event for %s; state %+v\nlog:\n%s", within, l.src.State(), l.logs.String())
 			}
-			l.Heal()
+			l.HealWhileWaiting()
 		}
 	}
 }

@@ -66,6 +66,9 @@ type Lab struct {
 	Script string
 
 	t testing.TB
+	// healed is when HealWhileWaiting last looked, shared by the copies
+	// With makes.
+	healed *time.Time
 }
 
 func envOr(k, def string) string {
@@ -95,6 +98,7 @@ func OpenLab(t testing.TB) *Lab {
 		Trunk:    envOr(LabEnv+"_TRUNK", "carrier"),
 		Script:   os.Getenv(LabEnv + "_SCRIPT"),
 		t:        t,
+		healed:   new(time.Time),
 	}
 	if l.Script == "" {
 		root, err := repoRoot()
@@ -295,6 +299,18 @@ func (l *Lab) Heal() {
 	}
 }
 
+// HealWhileWaiting is Heal at most once a second: a test's wait loop calls
+// it on each turn, so that a phone that crashed meanwhile is back for the
+// next call.
+func (l *Lab) HealWhileWaiting() {
+	l.t.Helper()
+	if time.Since(*l.healed) < time.Second {
+		return
+	}
+	l.Heal()
+	*l.healed = time.Now()
+}
+
 // labPhones are the lab's baresip user agents and their ctrl_tcp
 // addresses (lab.sh's ua_ip).
 var labPhones = []string{"carrier", "anon", "100", "101", "102"}
@@ -376,10 +392,9 @@ func (l *Lab) deadPhones() []string {
 // prefix (PJSIP/101-) in state (Ring, Ringing, Up): what a test waits for
 // when the events it watches say nothing of it, like the dialled phone
 // ringing in an internal call. A phone's hangup before its call rings may
-// find no call to hang up. It heals the phones while it waits (Heal).
+// find no call to hang up. It heals the phones while it waits.
 func (l *Lab) WaitChannel(prefix, state string) {
 	l.t.Helper()
-	healed := time.Now()
 	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		for _, line := range strings.Split(l.CLI("core show channels concise"), "\n") {
 			// Channel!Context!Exten!Priority!State!Application!Data!...
@@ -387,10 +402,7 @@ func (l *Lab) WaitChannel(prefix, state string) {
 				return
 			}
 		}
-		if time.Since(healed) > time.Second {
-			l.Heal()
-			healed = time.Now()
-		}
+		l.HealWhileWaiting()
 	}
 	l.t.Fatalf("no channel %s* in state %s:\n%s", prefix, state, l.CLI("core show channels"))
 }

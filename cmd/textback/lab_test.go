@@ -122,7 +122,7 @@ func (r *labRun) lines() []map[string]any {
 // hung call or a lost event, not a timing assertion).
 func (r *labRun) await(what string, match func(map[string]any) bool) map[string]any {
 	r.t.Helper()
-	deadline, healed := time.Now().Add(labWait), time.Now()
+	deadline := time.Now().Add(labWait)
 	for {
 		lines := r.lines()
 		for _, l := range lines[min(r.mark, len(lines)):] {
@@ -138,10 +138,7 @@ func (r *labRun) await(what string, match func(map[string]any) bool) map[string]
 		if time.Now().After(deadline) {
 			r.t.Fatalf("the daemon did not log %s within %s", what, labWait)
 		}
-		if time.Since(healed) > time.Second {
-			r.Heal() // a crashed lab phone would not ring (aritest.Lab.Heal)
-			healed = time.Now()
-		}
+		r.HealWhileWaiting() // a crashed lab phone would not ring
 		time.Sleep(20 * time.Millisecond)
 	}
 }
