@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -67,10 +66,10 @@ func (g *groupCommit) commitGroup(db *bolt.DB, group []*commitReq) {
 	for len(group) > 0 {
 		g.commits.Add(1)
 		failed := -1
-		err := guard(func() error {
+		err := recovered(writePanic, func() error {
 			return db.Update(func(tx *bolt.Tx) error {
 				for i, r := range group {
-					if err := guard(func() error { return r.fn(tx) }); err != nil {
+					if err := recovered(writePanic, func() error { return r.fn(tx) }); err != nil {
 						failed, r.err = i, err
 						return errFailedInGroup
 					}
@@ -92,14 +91,5 @@ func (g *groupCommit) commitGroup(db *bolt.DB, group []*commitReq) {
 	}
 }
 
-// guard runs fn and turns a panic into its error: a panic in one writer's
-// function (or in bbolt, on a damaged page) must fail that write, not
-// leave every other writer waiting for a leader that is gone.
-func guard(fn func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("write failed: panic: %v", p)
-		}
-	}()
-	return fn()
-}
+// writePanic is what recovered says of a panic in a group's write.
+const writePanic = "write failed: panic"

@@ -136,7 +136,7 @@ func Open(path string, o StoreOptions) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: not a textback ledger or corrupt: %w", path, err)
 	}
-	if err := recovered(func() error { return s.init(o.ReadOnly) }); err != nil {
+	if err := recovered(corruptPanic, func() error { return s.init(o.ReadOnly) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
@@ -165,15 +165,22 @@ func openBolt(path string, o StoreOptions) (db *bolt.DB, err error) {
 	return bolt.Open(path, 0o600, opts)
 }
 
-// recovered runs fn and turns a panic inside bbolt into an error.
-func recovered(fn func() error) (err error) {
+// recovered runs fn and turns a panic into an error, "what: the panic's
+// value": bbolt panics on some damaged pages, and a writer's function in a
+// group commit must fail its own write, not leave the other writers
+// waiting for a leader that is gone.
+func recovered(what string, fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("not a textback ledger or corrupt: bbolt: %v", r)
+			err = fmt.Errorf("%s: %v", what, r)
 		}
 	}()
 	return fn()
 }
+
+// corruptPanic is what recovered says of a panic inside bbolt while it
+// reads the file.
+const corruptPanic = "not a textback ledger or corrupt: bbolt"
 
 // verify runs bbolt's consistency check over the whole file (tens of
 // milliseconds for a ledger of a hundred megabytes) and returns the first
@@ -208,18 +215,15 @@ func (s *Store) verify() error {
 
 // shallowCheck reads the first and last page path of every bucket: a
 // damaged root (a zeroed page, say) fails here, at the cost of a few pages.
-func (s *Store) shallowCheck() (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("consistency check: bbolt: %v", r)
-		}
-	}()
-	return s.db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			c := b.Cursor()
-			c.First()
-			c.Last()
-			return nil
+func (s *Store) shallowCheck() error {
+	return recovered("consistency check: bbolt", func() error {
+		return s.db.View(func(tx *bolt.Tx) error {
+			return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+				c := b.Cursor()
+				c.First()
+				c.Last()
+				return nil
+			})
 		})
 	})
 }
@@ -405,7 +409,7 @@ var keyClean = []byte("clean")
 // nothing is amiss enough to make reading that say otherwise).
 func (s *Store) stoppedCleanly() bool {
 	clean := false
-	recovered(func() error {
+	recovered(corruptPanic, func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
 			if meta := tx.Bucket(bucketMeta); meta != nil {
 				clean = string(meta.Get(keyClean)) == "1"
